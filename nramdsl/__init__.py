@@ -1,0 +1,1 @@
+"""nramdsl: a declarative language and compiler for Neural Random-Access Machines."""

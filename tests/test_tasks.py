@@ -291,7 +291,8 @@ def test_oracle_int_complexity(name: str) -> None:
         for n in {1, task.max_complexity(M)}:
             batch = task.generate(n, M, 16, generator)
             assert batch.complexity.tolist() == [n] * 16
-            assert batch.mask.sum(dim=1).tolist() == [len(ORACLES[name](m, M, n)) for m in batch.memory.tolist()]
+            sizes = [len(ORACLES[name](m, M, n)) for m in batch.memory.tolist()]
+            assert batch.mask.sum(dim=1).tolist() == sizes
             check_batch(task, batch, M, 16)
 
 
@@ -394,3 +395,23 @@ def test_user_task_registration() -> None:
     finally:
         unregister_task("test-double")
     assert "test-double" not in available_tasks()
+
+
+def test_wrong_memory_size_is_reported() -> None:
+    class Short(Double):
+        name = "test-short"
+
+        def _instance(self, complexity: int, M: int, generator: torch.Generator) -> Instance:
+            return Instance([1], [0])
+
+    with pytest.raises(ValueError, match="memory of 1 cells, expected M = 8"):
+        Short().generate(1, 8, 2, torch.Generator().manual_seed(0))
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import nramdsl.tasks
+
+    result = doctest.testmod(nramdsl.tasks)
+    assert result.attempted > 0 and result.failed == 0

@@ -21,7 +21,8 @@ A user task subclasses `Task` and is registered by instance:
     ...         return Instance([x] + [0] * (M - 1), [1])
     ...     def solve(self, memory, M): return [memory[0], 2 * memory[0] % M] + memory[2:]
     >>> register_task(Double())
-    >>> get_task("double").generate(1, M=8, batch=2, generator=torch.Generator().manual_seed(0)).mask.sum().item()
+    >>> batch = get_task("double").generate(1, M=8, batch=2, generator=torch.Generator().manual_seed(0))
+    >>> batch.mask.sum().item()
     2
     >>> unregister_task("double")
 """

@@ -171,7 +171,7 @@ class Permutation(Task):
 
 class Merge(Task):
     name = "merge"
-    description = "a, b, o, A sorted, G, B sorted, G (G = M-1); write merged A and B at o.."
+    description = "a, b, o, A sorted, G, B sorted, G (G = M-1); write A and B merged, sorted, from cell o on"
     train_complexity = 10
 
     def min_memory(self, complexity: int) -> int:

@@ -93,6 +93,10 @@ class Task(ABC):
         masks: list[list[bool]] = []
         for c in sizes:
             instance = self._instance(c, M, generator)
+            if len(instance.memory) != M:  # a user task's slip, caught here rather than as a torch error
+                raise ValueError(
+                    f"task '{self.name}' built a memory of {len(instance.memory)} cells, expected M = {M}"
+                )
             mask = [False] * M
             for cell in instance.output_cells:
                 mask[cell] = True
@@ -100,9 +104,9 @@ class Task(ABC):
             targets.append(self.solve(list(instance.memory), M))
             masks.append(mask)
         return TaskBatch(
-            memory=torch.tensor(memories, dtype=torch.int64).reshape(batch, M),
-            target=torch.tensor(targets, dtype=torch.int64).reshape(batch, M),
-            mask=torch.tensor(masks, dtype=torch.bool).reshape(batch, M),
+            memory=torch.tensor(memories, dtype=torch.int64),
+            target=torch.tensor(targets, dtype=torch.int64),
+            mask=torch.tensor(masks, dtype=torch.bool),
             complexity=torch.tensor(sizes, dtype=torch.int64),
         )
 

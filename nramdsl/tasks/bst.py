@@ -29,7 +29,10 @@ LEFT, RIGHT = 1, 2
 
 class WalkBST(Task):
     name = "walkbst"
-    description = "root, out, d_1..d_k (1 = left, 2 = right), NULL, nodes (v, l, r); write the key at the end of the path into out"
+    description = (
+        "root, out, d_1..d_k (1 = left, 2 = right), NULL, nodes (v, l, r); "
+        "write the key at the end of the path into out"
+    )
     train_complexity = 10
 
     def min_memory(self, complexity: int) -> int:

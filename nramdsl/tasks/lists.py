@@ -40,7 +40,9 @@ def _build_list(
 
 class ListK(Task):
     name = "listk"
-    description = "head, k, out, nodes (next, value) at random places; write the value k hops from head into out"
+    description = (
+        "head, k, out, nodes (next, value) at random places; write the value k hops from head into out"
+    )
     train_complexity = 10
 
     def min_memory(self, complexity: int) -> int:
@@ -64,7 +66,10 @@ class ListK(Task):
 
 class ListSearch(Task):
     name = "listsearch"
-    description = "head, v, out, nodes (next, value) among trash; write a pointer to the first node with value v into out"
+    description = (
+        "head, v, out, nodes (next, value) among trash; "
+        "write a pointer to the first node with value v into out"
+    )
     train_complexity = 6
 
     def min_memory(self, complexity: int) -> int:

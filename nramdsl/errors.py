@@ -74,6 +74,34 @@ class TotalityError(SemanticError):
     """A gate raises or leaves [0, M) for some input once M is bound."""
 
 
+class LoadError(NramError):
+    """A file cannot be read, or imports form a cycle."""
+
+
+class UnknownName(SemanticError):
+    """A name (gate, gate set, parameter, function, machine, setting value) that nothing defines."""
+
+
+class DuplicateName(SemanticError):
+    """A name defined twice where it must be unique, or a name two `use`d gate sets both define."""
+
+
+class ReservedName(SemanticError):
+    """A declaration that takes a keyword, a built-in gate's name or `M`."""
+
+
+class ArityError(SemanticError):
+    """A call with the wrong number of arguments."""
+
+
+class InvalidValue(SemanticError):
+    """A size out of range, a malformed `via`, an unknown controller kind, a repeated setting key, ..."""
+
+
+class MissingSetting(SemanticError):
+    """A machine lacks a required setting."""
+
+
 class ErrorList(NramError):
     """Several errors found in one pass, sorted by position."""
 

@@ -10,9 +10,13 @@ Nodes
   ("memory",)     the memory tape 𝓜                                  KIND=MEMORY
 
 Edges
-  candidate input:  ("reg"|"gate", j) -> ("gate", i)  ROLE=INPUT,  SLOT=k (argument k of gate i), CANDIDATE=c
+  candidate input:  ("reg"|"gate", j) -> ("gate", i)  ROLE=INPUT,  SLOT=(0, …, arity-1), CANDIDATE=c
   candidate update: ("reg"|"gate", j) -> ("next", i)  ROLE=UPDATE, CANDIDATE=c
   memory access:    ("memory",) -> read gate, write gate -> ("memory",)  ROLE=MEMORY
+
+A DiGraph holds one edge per (source, target) pair, so an INPUT edge stands for the source being a
+candidate of *every* argument of the gate: SLOT is the tuple of argument indices (0,) or (0, 1), one
+softmax per slot (Eq. 1). Constants (arity 0) get no INPUT edges.
 
 CANDIDATE is the position of the source in the softmax of Eq. 1 / Eq. 3: registers first (0..R-1), then
 gate outputs in circuit order. The evaluation order is ORDER on gate nodes (== INDEX).

@@ -43,7 +43,7 @@ def run_discrete(model: NRAM, memory: np.ndarray | torch.Tensor, timesteps: int,
     for t in range(timesteps):
         inputs = torch.as_tensor((regs == 0).astype(np.float64), dtype=param.dtype, device=param.device)
         logits, state = model.controller(inputs, state)
-        w_in, w_upd, stop = model.attention(logits, hard=True)
+        w_in, w_upd, stop, _ = model.attention(logits, hard=True)
         res = machine.step(regs, mem, w_in.argmax(-1).cpu().numpy(), w_upd.argmax(-1).cpu().numpy())
         regs, mem = res.registers, res.memory
         last = t == timesteps - 1

@@ -142,8 +142,9 @@ def _renormalize(x: torch.Tensor) -> torch.Tensor:
     return x + (x / x.sum(dim=-1, keepdim=True).clamp_min(1e-30) - x).detach()
 
 
-def _entropy(p: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    return -torch.special.xlogy(p, p).sum(dim=dim)
+def _value_entropy(p: torch.Tensor, eps: float) -> torch.Tensor:
+    """Mean entropy of the distributions in the last axis; the clamp keeps the gradient finite at 0."""
+    return -(p * torch.log(p.clamp_min(eps))).sum(dim=-1).mean()
 
 
 class NRAM(nn.Module):
@@ -195,17 +196,28 @@ class NRAM(nn.Module):
         return out
 
     # ---------------------------------------------------------------- attention
-    def attention(self, logits: torch.Tensor, hard: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Flat logits [B, n] -> input weights [B, S, A], update weights [B, R, A], stop logit [B]."""
+    def attention(
+        self, logits: torch.Tensor, hard: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Flat logits [B, n] -> input weights [B, S, A], update weights [B, R, A], stop logit [B], and
+        the summed entropy [B] of all these distributions (None when hard)."""
         B = logits.shape[0]
         S, R, A = self.layout.n_slots, self.spec.registers, self.layout.width
-        padded = logits.new_full((B, (S + R) * A), float("-inf"))
+        # a finite fill, not -inf: masked entries get probability exactly 0 and p·log p stays 0 with a
+        # finite gradient (with -inf the entropy bonus's backward is 0 · -inf = NaN)
+        padded = logits.new_full((B, (S + R) * A), -1e9)
         padded = padded.index_copy(1, self._logit_index, logits[:, :-1]).view(B, S + R, A)
+        stop = logits[:, -1]
         if hard:
             weights = F.one_hot(padded.argmax(dim=-1), A).to(logits.dtype)
-        else:
-            weights = torch.softmax(padded, dim=-1)
-        return weights[:, :S], weights[:, S:], logits[:, -1]
+            return weights[:, :S], weights[:, S:], stop, None
+        log_w = torch.log_softmax(padded, dim=-1)
+        weights = log_w.exp()
+        entropy = -(weights * log_w).sum(dim=(1, 2))
+        if self.spec.halt != "never":
+            f = torch.sigmoid(stop)
+            entropy = entropy - f * F.logsigmoid(stop) - (1 - f) * F.logsigmoid(-stop)
+        return weights[:, :S], weights[:, S:], stop, entropy
 
     # ---------------------------------------------------------------- one circuit evaluation
     def circuit_step(
@@ -306,7 +318,7 @@ class NRAM(nn.Module):
         fmask = mask.to(regs.dtype) if mask is not None else None
         for t in range(T):
             logits, state = self.controller(regs[:, :, 0], state)
-            w_in, w_upd, stop_logit = self.attention(logits, hard)
+            w_in, w_upd, stop_logit, entropy = self.attention(logits, hard)
             regs, mem, outs = self.circuit_step(regs, mem, w_in, w_upd)
             if self.spec.halt == "never":
                 p_t = regs.new_full((B,), 1.0 if t == T - 1 else 0.0)
@@ -317,13 +329,10 @@ class NRAM(nn.Module):
                 remaining = remaining * (1 - f_t)
             halting.append(p_t)
             predictions.append(mem.argmax(dim=-1))
-            if not hard:
-                e = _entropy(torch.cat([w_in, w_upd], dim=1)).sum(dim=1)
-                if self.spec.halt != "never":
-                    e = e + _entropy(torch.stack([f_t, 1 - f_t], dim=-1))
-                entropies.append(e.mean())
+            if entropy is not None:
+                entropies.append(entropy.mean())
             if value_entropy:
-                value_entropies.append(_entropy(regs).mean() + _entropy(mem).mean())
+                value_entropies.append(_value_entropy(regs, self.options.eps) + _value_entropy(mem, self.options.eps))
             if target is not None:
                 prob = mem.gather(2, target.long().unsqueeze(2)).squeeze(2)  # [B, M]
                 if self.options.loss == "paper":

@@ -1,0 +1,102 @@
+"""Training settings: every aid of the paper as an option, with its provenance.
+
+Provenance tags: [P] the NRAM paper, [GN] the gradient-noise paper (Neelakantan et al.), [ours] a choice
+this project made where both are silent (the paper reports none of its hyperparameters).
+A machine's `train { … }` block sets these fields; the CLI overrides them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from nramdsl.errors import NramError, Span
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: str = ""  # the task name; the machine's `task` when not given
+    steps: int = 2000  # optimizer updates
+    batch: int = 32  # [ours] as in the calibration runs of shared/nram-paper.md §7
+    lr: float = 3e-3  # Adam [P]; the rate is [ours]
+    seed: int = 0
+    # The largest training complexity; 0 = the paper's train complexity, capped by what fits in M.
+    complexity: int = 0
+    # Curriculum of App. B [P]; threshold and patience are not reported [ours].
+    curriculum: bool = True
+    curriculum_threshold: float = 0.1
+    curriculum_patience: int = 20
+    # Gradient clipping [P §4.1]: per-coordinate clamp of activation gradients inside backprop (C1) and a
+    # global L2 norm clip before the update (C2). 0 disables either.
+    grad_clamp: float = 10.0
+    grad_norm: float = 1.0
+    # Annealed Gaussian gradient noise [GN]: σ_t² = η / (1 + t)^γ, added after clipping. η = 0 is off;
+    # [GN] used η = 0.3 for NRAM. The NRAM paper's "decays exponentially" conflicts with [GN]; we follow [GN].
+    noise_eta: float = 0.0
+    noise_gamma: float = 0.55
+    # Entropy bonus on every distribution the controller outputs [P], coefficient × decay^step [ours].
+    entropy_coef: float = 0.01
+    entropy_decay: float = 0.999
+    # Footnote-7 penalty on the entropy of register and memory values, switched on once the training
+    # error has stayed 0 for `sharpen_after` consecutive batches at the top curriculum level [P fn. 7, ours].
+    sharpen_coef: float = 0.0
+    sharpen_after: int = 20
+    # log(max(x, ε)) in the loss [P]; 1e-6 [ours, measured to agree with exact kernels].
+    eps: float = 1e-6
+    loss: str = "paper"  # "paper" or "footnote4"
+    halt_bias: float = 0.0  # initial stop-logit bias [ours]
+    readout: str = "halt"  # read-out rule for the training error: halt | last | argmax [ours]
+    # Stop early once the training error has been 0 for this many consecutive batches at the top
+    # curriculum level (and, with sharpening on, after sharpening has run as long); 0 = never.
+    stop_after_zero: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 100
+    # Non-finite loss or gradients: skip the update; after this many in a row, roll back to the last
+    # good checkpoint.
+    max_skips: int = 5
+    dtype: str = "float32"
+    device: str = "cpu"
+
+    @staticmethod
+    def field_names() -> list[str]:
+        return [f.name for f in dataclasses.fields(TrainConfig)]
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def coerce_settings(settings: Mapping[str, Any], span: Span | None = None, where: str = "train") -> dict[str, Any]:
+    """Check keys and convert values of a `train { … }` block or `--option k=v` list to field types.
+
+    All problems are reported together in one error.
+    """
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    types = {name: type(getattr(TrainConfig(), name)) for name in fields}
+    out: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, value in settings.items():
+        if key not in fields:
+            problems.append(f"unknown {where} setting '{key}' (known: {', '.join(sorted(fields))})")
+            continue
+        want = types[key]
+        try:
+            if want is bool:
+                if isinstance(value, str):
+                    if value.lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                        raise ValueError(value)
+                    value = value.lower() in ("true", "1", "yes", "on")
+                out[key] = bool(value)
+            elif want is int:
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError(value)
+                out[key] = int(value)
+            elif want is float:
+                out[key] = float(value)
+            else:
+                out[key] = str(value)
+        except (TypeError, ValueError):
+            problems.append(f"{where} setting '{key}' must be {want.__name__}, got {value!r}")
+    if problems:
+        raise NramError("; ".join(problems), span)
+    return out

@@ -275,16 +275,22 @@ def _truncate_metrics(path: Path, step: int) -> None:
     path.write_text("".join(line + "\n" for line in keep))
 
 
+def load_spec(info: dict[str, Any]) -> MachineSpec:
+    """Rebuild a run's machine from config.json's "spec": a file path, or inline source text."""
+    from nramdsl.loader import load_machine, load_text
+    from nramdsl.semantics import resolve_machine
+
+    overrides = info.get("overrides") or None
+    if "source" in info:
+        return resolve_machine(load_text(info["source"], info.get("filename", "<run>")), info.get("machine"), overrides)
+    return load_machine(Path(info["path"]), info.get("machine"), overrides)
+
+
 def load_run(run_dir: Path) -> tuple[NRAM, dict[str, Any]]:
     """The trained model of a run directory and its config.json."""
-    from nramdsl.loader import load_machine
-
     config = json.loads((run_dir / "config.json").read_text())
-    info = config["spec"]
-    spec = load_machine(Path(info["path"]), info.get("machine"), info.get("overrides") or None)
     cfg = TrainConfig(**config["train"])
-    model = NRAM(spec, model_options(cfg)).to(dtype=DTYPES[cfg.dtype])
-    state = load_checkpoint(run_dir / "checkpoint.pt")
-    model.load_state_dict(state["model"])
+    model = NRAM(load_spec(config["spec"]), model_options(cfg)).to(dtype=DTYPES[cfg.dtype])
+    model.load_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["model"])
     model.eval()
     return model, config

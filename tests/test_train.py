@@ -1,0 +1,126 @@
+"""The training loop: exact resume, NaN handling, atomic checkpoints, settings validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from nramdsl.checkpoint import load_checkpoint, save_checkpoint
+from nramdsl.errors import NramError
+from nramdsl.loader import load_text
+from nramdsl.model import NRAM
+from nramdsl.semantics import resolve_machine
+from nramdsl.train import load_run, train
+from nramdsl.train_config import TrainConfig, coerce_settings
+
+SPEC = """
+gates tiny {
+  const zero = 0
+  const one = 1
+  gate inc(a) = (a + 1) mod M
+  gate lt(a, b) = a < b
+}
+machine access {
+  use tiny
+  task access
+  registers 2
+  memory 8
+  timesteps 3
+  circuit read, zero, one, inc, lt, write
+  controller mlp(hidden = 16)
+}
+"""
+
+
+@pytest.fixture
+def spec():
+    return resolve_machine(load_text(SPEC, "tiny.nram"))
+
+
+def small_config(**kw) -> TrainConfig:
+    base = dict(task="access", steps=24, batch=8, log_every=2, checkpoint_every=6, noise_eta=0.3, seed=7)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def metrics(run: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for r in rows:
+        r.pop("wall")
+    return rows
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_a_crash_matches_an_uninterrupted_run(spec, tmp_path: Path) -> None:
+    cfg = small_config()
+    full = train(spec, cfg, tmp_path / "full")
+
+    def crash(row: dict) -> None:
+        if row["step"] == 16:  # after the checkpoint at step 12; steps 13-16 are lost and redone
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(spec, cfg, tmp_path / "resumed", on_log=crash)
+    resumed = train(spec, cfg, tmp_path / "resumed", resume=True)
+    for p, q in zip(full.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(p, q)
+    assert metrics(tmp_path / "full") == metrics(tmp_path / "resumed")
+    assert resumed.steps == 24
+
+
+def test_non_finite_updates_are_skipped_and_repeated_ones_roll_back(spec, tmp_path: Path, monkeypatch) -> None:
+    calls = {"n": 0}
+    forward = NRAM.forward
+
+    def poisoned(self, *args, **kwargs):
+        out = forward(self, *args, **kwargs)
+        calls["n"] += 1
+        if 8 <= calls["n"] < 16 and out.loss is not None:  # eight NaN losses in a row
+            out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(NRAM, "forward", poisoned)
+    result = train(spec, small_config(max_skips=3), tmp_path / "run")
+    assert result.skipped == 8
+    assert result.rollbacks == 2  # after the 4th and the 8th consecutive skip
+    assert all(bool(torch.isfinite(p).all()) for p in result.model.parameters())
+    assert metrics(tmp_path / "run")[-1]["skipped"] == 8
+
+
+def test_checkpoint_write_is_atomic(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"step": 1})
+    with pytest.raises(Exception):
+        save_checkpoint(path, {"step": 2, "bad": lambda: None})  # cannot be pickled: fails mid-write
+    assert load_checkpoint(path) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_settings_errors_are_reported_together() -> None:
+    with pytest.raises(NramError) as exc:
+        coerce_settings({"stpes": 3, "lr": "fast", "batch": 2.5})
+    msg = exc.value.message
+    assert "unknown train setting 'stpes'" in msg
+    assert "'lr' must be float" in msg
+    assert "'batch' must be int" in msg
+    assert coerce_settings({"steps": "300", "curriculum": "off", "lr": 1}) == {"steps": 300, "curriculum": False, "lr": 1.0}
+
+
+def test_training_reduces_the_error_and_the_run_reloads(spec, tmp_path: Path) -> None:
+    cfg = small_config(steps=150, batch=16, log_every=10, checkpoint_every=50, noise_eta=0.0, lr=0.01)
+    result = train(spec, cfg, tmp_path / "run", spec_info={"source": SPEC})
+    rows = metrics(tmp_path / "run")
+    first, last = rows[0]["train_error"], sum(r["train_error"] for r in rows[-3:]) / 3
+    assert last < first / 2
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert state["counters"]["step"] == 150
+    model, config = load_run(tmp_path / "run")
+    for p, q in zip(model.parameters(), result.model.parameters()):
+        assert torch.equal(p, q)
+    assert config["task"] == "access"

@@ -1,0 +1,114 @@
+"""Reproducing Table 1: train several seeds of one machine and score each against the paper's bars.
+
+Bars, per seed (each implies the one before it only where noted):
+  train        error 0 at the training complexity, memory and step budget;
+  generalize   error 0 at every complexity of `default_complexities` up to 50 (the paper's "perfect"),
+               with M just large enough and twice the scaled step budget, read out where the model halts;
+  discrete     the discretized model (integer machine) writes exactly the fuzzy model's outputs on all
+               those test cases (the paper's "perfect" discretization);
+  discrete_1000  the discretized model has error 0 at complexity 1,000 (past the paper, which stopped at
+               50 for lack of memory; the integer machine makes it cheap).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nramdsl.evaluate import EvalRow, default_complexities, evaluate, scaled_budget
+from nramdsl.ir import MachineSpec
+from nramdsl.model import NRAM, Readout
+from nramdsl.tasks import Task, get_task
+from nramdsl.train import train, training_complexity
+from nramdsl.train_config import TrainConfig
+
+BIG = 1000
+
+
+@dataclass
+class GeneralizationReport:
+    rows: list[EvalRow]
+    train_row: EvalRow
+
+    def perfect(self, up_to: int = 50) -> bool:
+        return all(r.error == 0 for r in self.rows if r.error is not None and r.complexity <= up_to)
+
+    def discrete_perfect(self) -> bool:
+        return all(r.match == 1.0 for r in self.rows if r.match is not None)
+
+
+def generalization(
+    model: NRAM,
+    task: Task,
+    spec: MachineSpec,
+    train_complexity: int,
+    *,
+    complexities: list[int] | None = None,
+    examples: int = 64,
+    slack: float = 2.0,
+    readout: Readout = "halt",
+    discretize: bool = True,
+    big: int | None = BIG,
+    memory: int | None = None,
+    timesteps: int | None = None,
+) -> GeneralizationReport:
+    """The generalization table: fuzzy (and discretized) error at each complexity, then the integer
+    machine alone at `big`. The first row (`train_row`) is the training budget itself, without slack."""
+    train_row = evaluate(model, task, scaled_budget(task, train_complexity, train_complexity, spec.memory,
+                                                    spec.timesteps, slack=1.0), examples=examples, readout=readout)
+    rows = []
+    for c in complexities or default_complexities(train_complexity):
+        b = scaled_budget(task, c, train_complexity, spec.memory, spec.timesteps, slack, memory, timesteps)
+        rows.append(evaluate(model, task, b, examples=examples, readout=readout, discretize=discretize))
+    if big and discretize:
+        b = scaled_budget(task, big, train_complexity, spec.memory, spec.timesteps, slack)
+        rows.append(evaluate(model, task, b, examples=min(examples, 16), readout=readout, fuzzy=False, discretize=True))
+    return GeneralizationReport(rows, train_row)
+
+
+def run_seed(spec: MachineSpec, cfg: TrainConfig, out_dir: Path | None, spec_info: dict[str, Any],
+             progress: bool = False) -> dict[str, Any]:
+    task = get_task(cfg.task or spec.task or "")
+    t0 = time.perf_counter()
+    result = train(spec, cfg, out_dir, progress=progress, spec_info=spec_info)
+    wall = time.perf_counter() - t0
+    c = training_complexity(task, cfg, spec.memory)
+    report = generalization(result.model, task, spec, c, readout=cfg.readout)  # type: ignore[arg-type]
+    big = [r for r in report.rows if r.complexity == BIG]
+    return {
+        "seed": cfg.seed,
+        "steps": result.steps,
+        "wall_s": round(wall, 1),
+        "steps_per_s": round(result.steps / max(wall, 1e-9), 2),
+        "solved_at_step": result.solved_at,
+        "skipped": result.skipped,
+        "bars": {
+            "train": report.train_row.error == 0,
+            "generalize": report.perfect(),
+            "discrete": report.discrete_perfect(),
+            "discrete_1000": bool(big) and big[0].discrete_error == 0,
+        },
+        "train_error": report.train_row.error,
+        "table": [r.as_dict() for r in report.rows],
+    }
+
+
+def summarize(task: str, spec: MachineSpec, cfg: TrainConfig, seeds: list[dict[str, Any]], command: str) -> dict[str, Any]:
+    bars = ["train", "generalize", "discrete", "discrete_1000"]
+    return {
+        "task": task,
+        "machine": spec.name,
+        "command": command,
+        "registers": spec.registers,
+        "memory": spec.memory,
+        "timesteps": spec.timesteps,
+        "controller": f"{spec.controller.kind}(hidden = {spec.controller.hidden})",
+        "config": {k: v for k, v in cfg.__dict__.items() if k != "seed"},
+        "seeds_tried": len(seeds),
+        "reached": {b: sum(1 for s in seeds if s["bars"][b]) for b in bars},
+        "best_train_error": min((s["train_error"] for s in seeds if s["train_error"] is not None), default=None),
+        "mean_steps_per_s": round(sum(s["steps_per_s"] for s in seeds) / max(len(seeds), 1), 2),
+        "seeds": seeds,
+    }

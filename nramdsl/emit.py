@@ -33,10 +33,11 @@ def _classifier() -> Callable[[Any, int], Any] | None:
 def _kernel(gate: Gate, M: int, classify: Callable[[Any, int], Any] | None) -> str:
     if gate.builtin:
         return BUILTIN_KERNELS[gate.builtin]
-    via = f" via {gate.via}" if gate.via else ""
+    if gate.via:
+        return f"hand-written ({gate.via})"
     if classify is None:
-        return f"table{via}"
-    return f"{classify(tabulate(gate, M), M).describe()}{via}"
+        return "generic lift (index table)"
+    return classify(tabulate(gate, M), M).describe()
 
 
 def summary(g: nx.DiGraph) -> str:

@@ -106,7 +106,9 @@ class _Checker:
         self.program = program
         self.errors: list[NramError] = []
         self.sets: dict[str, _SetInfo] = {}
-        self.machines: dict[str, tuple[ast.Machine, SourceFile]] = {}
+        # Machine names are scoped by file: an imported file's machine may share a name with one of the
+        # importer's (copy.nram imports paper.nram, and both define `copy`). Keyed by (file path, name).
+        self.machines: dict[tuple[str, str], tuple[ast.Machine, SourceFile]] = {}
         self._totality_done: set[tuple[str, int]] = set()  # (gate span, M) already reported / proven
 
     # ---- reporting
@@ -127,13 +129,13 @@ class _Checker:
             self.sets[name] = _SetInfo(gs, file)
         for m, file in self.program.machines():
             name = m.name.value
-            if name in self.machines:
-                first = self.machines[name][0].name.span
+            if (file.path, name) in self.machines:
+                first = self.machines[file.path, name][0].name.span
                 self.error(DuplicateName, f"machine '{name}' is already defined at {first}", m.name.span)
                 continue
             if name in KEYWORDS:
                 self.error(ReservedName, f"'{name}' is a keyword and cannot name a machine", m.name.span)
-            self.machines[name] = (m, file)
+            self.machines[file.path, name] = (m, file)
 
     # ---- gate sets
     def check_gateset(self, info: _SetInfo) -> None:
@@ -438,10 +440,15 @@ def resolve_machine(program: Program, name: str | None = None, overrides: Mappin
         if not top:
             _raise(c.errors + errors + [UnknownName(f"{program.top.path} defines no machine")])
         name = top[0].name.value
-    if name not in c.machines:
-        msg = f"no machine named '{name}'{_suggest(name, list(c.machines))}; machines: {', '.join(c.machines) or 'none'}"
+    # The top file's machines first, then the imported files' in load order.
+    files = [program.top.path] + [f.path for f in program.files[:-1]]
+    found = next((c.machines[f, name] for f in files if (f, name) in c.machines), None)
+    if found is None:
+        names = list(dict.fromkeys(n for _, n in c.machines))
+        msg = f"no machine named '{name}'{_suggest(name, names)}; machines: {', '.join(names) or 'none'}"
         _raise(c.errors + errors + [UnknownName(msg)])
-    machine, file = c.machines[name]
+    assert found is not None
+    machine, file = found
     use = next((s for s in machine.settings if isinstance(s, ast.UseSetting)), None)
     for ref in dict.fromkeys(r.value for r in (use.sets if use else ())):
         if ref in c.sets:

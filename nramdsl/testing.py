@@ -35,31 +35,40 @@ def _one_hot(index: int, M: int, dtype: torch.dtype) -> torch.Tensor:
     return out
 
 
-def _bumped(weights: list[float], index: int, dtype: torch.dtype) -> torch.Tensor:
-    w = np.asarray(weights, dtype=np.float64)
-    w[index] += 1.0  # the sum is >= 1: no division by ~0, and all-zero weights give one-hot(index)
-    return torch.tensor(w / w.sum(), dtype=dtype)
-
-
-def _two_point(i: int, j: int, lam: float, M: int, dtype: torch.dtype) -> torch.Tensor:
-    out = torch.zeros(M, dtype=torch.float64)
-    out[i] += lam
-    out[j] += 1.0 - lam
-    return out.to(dtype)
-
-
 def one_hots(M: int, dtype: torch.dtype = torch.float64) -> st.SearchStrategy[torch.Tensor]:
     """Exact one-hot vectors of size M (integer inputs)."""
     return st.integers(0, M - 1).map(lambda i: _one_hot(i, M, dtype))
 
 
+@st.composite
+def _distribution(draw: st.DrawFn, M: int, dtype: torch.dtype) -> torch.Tensor:
+    # Every kind draws the same weights and index, after one integer that picks the kind (0-2: bumped
+    # weights, 3: one-hot, 4: two-point mixture, 5: uniform). The shrinker prefers short, then small,
+    # choice sequences, so it ends at kind 0 with zero weights, i.e. one-hot(index), whenever it can.
+    kind = draw(st.integers(0, 5))
+    weights = np.array(draw(st.lists(st.floats(0.0, 1.0, allow_subnormal=False), min_size=M, max_size=M)))
+    index = draw(st.integers(0, M - 1))
+    if kind <= 2:
+        weights[index] += 1.0  # the sum is >= 1: no division by ~0
+        return torch.tensor(weights / weights.sum(), dtype=dtype)
+    if kind == 3:
+        return _one_hot(index, M, dtype)
+    if kind == 4:
+        other, lam = draw(st.integers(0, M - 1)), draw(st.floats(0.0, 1.0))
+        mixture = np.zeros(M)
+        mixture[index] += lam
+        mixture[other] += 1.0 - lam
+        return torch.tensor(mixture, dtype=dtype)
+    return torch.full((M,), 1.0 / M, dtype=dtype)
+
+
 def distributions(M: int, dtype: torch.dtype = torch.float64) -> st.SearchStrategy[torch.Tensor]:
-    """Probability vectors of size M (non-negative, summing to 1 up to rounding), as `dtype` tensors."""
-    weight = st.floats(0.0, 1.0, allow_subnormal=False)
-    bumped = st.builds(_bumped, st.lists(weight, min_size=M, max_size=M), st.integers(0, M - 1), st.just(dtype))
-    two_point = st.builds(_two_point, st.integers(0, M - 1), st.integers(0, M - 1), st.floats(0.0, 1.0), st.just(M), st.just(dtype))
-    uniform = st.builds(lambda: torch.full((M,), 1.0 / M, dtype=dtype))
-    return st.one_of(bumped, one_hots(M, dtype), two_point, uniform)
+    """Probability vectors of size M (non-negative, summing to 1 up to rounding), as `dtype` tensors.
+
+    Mostly normalised random weights with 1.0 added at a drawn index; also exact one-hots, two-point
+    mixtures and the uniform distribution. Failures shrink towards one-hot vectors.
+    """
+    return _distribution(M, dtype)
 
 
 def batched_distributions(M: int, batch: int, dtype: torch.dtype = torch.float64) -> st.SearchStrategy[torch.Tensor]:
@@ -98,18 +107,17 @@ def _paper_gates() -> dict[str, Gate]:
 
 
 def _load_gate(path: str | os.PathLike[str], name: str) -> Gate:
-    """The gate `name` defined in a .nram file, through the front end (imported only when needed)."""
-    from nramdsl.loader import load_file  # the front end; not needed when checking a Gate directly
+    """The gate `name` as used by a machine of a .nram file (front end imported only when needed)."""
+    from nramdsl.loader import load_file
+    from nramdsl.semantics import resolve_machine
 
-    loaded = load_file(Path(path))
-    gates = getattr(loaded, "gates", None)
-    if gates is None:
-        from nramdsl.semantics import resolve_machine
-
-        gates = resolve_machine(loaded).gates
-    if name not in gates:
-        known = ", ".join(sorted(gates)) or "none"
-        raise KeyError(f"{path} defines no gate {name!r} (gates: {known})")
+    program = load_file(path)
+    gates: dict[str, Gate] = {}
+    for machine, _ in program.machines():
+        gates.update(resolve_machine(program, machine.name.value).gates)
+    if name not in gates or gates[name].builtin is not None:
+        known = ", ".join(sorted(n for n, g in gates.items() if g.builtin is None)) or "none"
+        raise KeyError(f"no machine in {os.fspath(path)} uses a gate {name!r} (gates: {known})")
     return gates[name]
 
 

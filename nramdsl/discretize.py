@@ -38,7 +38,6 @@ def run_discrete(model: NRAM, memory: np.ndarray | torch.Tensor, timesteps: int,
     out = mem.copy()
     halted_at = np.full(B, timesteps - 1)
     done = np.zeros(B, dtype=bool)
-    never = model.spec.halt == "never"
     t = 0
     for t in range(timesteps):
         inputs = torch.as_tensor((regs == 0).astype(np.float64), dtype=param.dtype, device=param.device)
@@ -47,7 +46,7 @@ def run_discrete(model: NRAM, memory: np.ndarray | torch.Tensor, timesteps: int,
         res = machine.step(regs, mem, w_in.argmax(-1).cpu().numpy(), w_upd.argmax(-1).cpu().numpy())
         regs, mem = res.registers, res.memory
         last = t == timesteps - 1
-        f = np.ones(B) if never and last else np.zeros(B) if never else torch.sigmoid(stop).double().cpu().numpy()
+        f = np.zeros(B) if stop is None else torch.sigmoid(stop).double().cpu().numpy()
         p = remaining if last else f * remaining
         remaining = remaining * (1 - f)
         if readout == "argmax":

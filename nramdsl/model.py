@@ -18,14 +18,14 @@ Choices the paper leaves open are `ModelOptions` fields, each with its default's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Callable, Literal
 
-import networkx as nx
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nramdsl import graph_keys as K
+from nramdsl.circuit_graph import build_graph, candidates, controller_output_size, gate_order
 from nramdsl.controller import Controller
 from nramdsl.ir import READ, WRITE, MachineSpec
 from nramdsl.tabulate import tabulate
@@ -66,6 +66,7 @@ class Layout:
 
     registers: int
     arities: tuple[int, ...]
+    halting: bool = True  # one stop logit at the end when the machine learns to halt
     slot_gate: tuple[int, ...] = field(init=False)
     gate_slots: tuple[tuple[int, ...], ...] = field(init=False)
     n_logits: int = field(init=False)
@@ -90,7 +91,7 @@ class Layout:
             positions.extend((S + j) * A + c for c in range(A))
         self.slot_gate = tuple(slot_gate)
         self.gate_slots = tuple(gate_slots)
-        self.n_logits = len(positions) + 1
+        self.n_logits = len(positions) + int(self.halting)
         self.index = torch.tensor(positions, dtype=torch.long)
 
     @property
@@ -154,18 +155,30 @@ class NRAM(nn.Module):
         super().__init__()
         self.spec = spec
         self.options = options or ModelOptions()
-        self.gates = [spec.gate_at(i) for i in range(len(spec.circuit))]
-        self.layout = Layout(spec.registers, tuple(g.arity for g in self.gates))
+        self.graph = build_graph(spec)
+        self.gates = [self.graph.nodes[n][K.GATE] for n in gate_order(self.graph)]
+        self.layout = Layout(spec.registers, tuple(g.arity for g in self.gates), spec.halt == "learned")
+        self._check_candidates()
         self.controller = Controller(spec.controller, spec.registers, self.layout.n_logits)
-        with torch.no_grad():
-            self.controller.head.bias[-1].fill_(self.options.halt_bias)
+        if self.layout.halting:
+            with torch.no_grad():
+                self.controller.head.bias[-1].fill_(self.options.halt_bias)
         self.register_buffer("_logit_index", self.layout.index, persistent=False)
         self._kernel_cache: dict[int, list[Callable[..., torch.Tensor] | None]] = {}
 
-    @classmethod
-    def from_graph(cls, graph: nx.DiGraph, options: ModelOptions | None = None) -> "NRAM":
-        """Lower a circuit graph: the gate order is the graph's evaluation order."""
-        return cls(graph.graph[K.MACHINE], options)
+    def _check_candidates(self) -> None:
+        """The dense attention layout assumes the graph's candidate order: registers, then earlier gates."""
+        R = self.spec.registers
+        regs = [("reg", j) for j in range(R)]
+        order = gate_order(self.graph)
+        for i, node in enumerate(order):
+            want = (regs + order[:i]) if self.gates[i].arity else []
+            if candidates(self.graph, node) != want:
+                raise AssertionError(f"circuit graph: unexpected candidates for gate {i}")
+        for j in range(R):
+            if candidates(self.graph, ("next", j)) != regs + order:
+                raise AssertionError(f"circuit graph: unexpected candidates for register {j}")
+        assert controller_output_size(self.graph) == self.layout.n_logits
 
     # ---------------------------------------------------------------- kernels (per M, cached)
     def kernels(self, M: int) -> list[Callable[..., torch.Tensor] | None]:
@@ -198,23 +211,25 @@ class NRAM(nn.Module):
     # ---------------------------------------------------------------- attention
     def attention(
         self, logits: torch.Tensor, hard: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Flat logits [B, n] -> input weights [B, S, A], update weights [B, R, A], stop logit [B], and
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Flat logits [B, n] -> input weights [B, S, A], update weights [B, R, A], stop logit [B]
+        (None when the machine does not learn to halt), and
         the summed entropy [B] of all these distributions (None when hard)."""
         B = logits.shape[0]
         S, R, A = self.layout.n_slots, self.spec.registers, self.layout.width
         # a finite fill, not -inf: masked entries get probability exactly 0 and p·log p stays 0 with a
         # finite gradient (with -inf the entropy bonus's backward is 0 · -inf = NaN)
         padded = logits.new_full((B, (S + R) * A), -1e9)
-        padded = padded.index_copy(1, self._logit_index, logits[:, :-1]).view(B, S + R, A)
-        stop = logits[:, -1]
+        n = logits.shape[1] - int(self.layout.halting)
+        padded = padded.index_copy(1, self._logit_index, logits[:, :n]).view(B, S + R, A)
+        stop = logits[:, -1] if self.layout.halting else None
         if hard:
             weights = F.one_hot(padded.argmax(dim=-1), A).to(logits.dtype)
             return weights[:, :S], weights[:, S:], stop, None
         log_w = torch.log_softmax(padded, dim=-1)
         weights = log_w.exp()
         entropy = -(weights * log_w).sum(dim=(1, 2))
-        if self.spec.halt != "never":
+        if stop is not None:
             f = torch.sigmoid(stop)
             entropy = entropy - f * F.logsigmoid(stop) - (1 - f) * F.logsigmoid(-stop)
         return weights[:, :S], weights[:, S:], stop, entropy
@@ -320,7 +335,7 @@ class NRAM(nn.Module):
             logits, state = self.controller(regs[:, :, 0], state)
             w_in, w_upd, stop_logit, entropy = self.attention(logits, hard)
             regs, mem, outs = self.circuit_step(regs, mem, w_in, w_upd)
-            if self.spec.halt == "never":
+            if stop_logit is None:  # halt never: all mass on the last step
                 p_t = regs.new_full((B,), 1.0 if t == T - 1 else 0.0)
                 f_t = p_t
             else:
@@ -368,10 +383,3 @@ class NRAM(nn.Module):
 
     def extra_repr(self) -> str:
         return f"machine={self.spec.name!r}, R={self.spec.registers}, Q={len(self.gates)}, logits={self.layout.n_logits}"
-
-
-def compile_machine(spec: MachineSpec, options: ModelOptions | None = None, **kwargs: Any) -> NRAM:
-    """The trainable module for a resolved machine (`options` fields may also be passed as keywords)."""
-    if kwargs:
-        options = ModelOptions(**{**(options.__dict__ if options else {}), **kwargs})
-    return NRAM(spec, options)

@@ -167,10 +167,10 @@ def test_halt_never_puts_all_mass_on_the_last_step() -> None:
 
 
 @pytest.mark.parametrize("readout", ["halt", "last", "argmax"])
-@pytest.mark.parametrize("kind", ["mlp", "lstm"])
-def test_discretized_executor_equals_the_hard_tensor_model(readout: str, kind: str) -> None:
+@pytest.mark.parametrize("kind,halt", [("mlp", "learned"), ("lstm", "learned"), ("lstm", "never")])
+def test_discretized_executor_equals_the_hard_tensor_model(readout: str, kind: str, halt: str) -> None:
     spec = machine("paper.nram")
-    spec = dataclasses.replace(spec, controller=dataclasses.replace(spec.controller, kind=kind))
+    spec = dataclasses.replace(spec, controller=dataclasses.replace(spec.controller, kind=kind), halt=halt)
     for seed in range(3):
         torch.manual_seed(seed)
         model = NRAM(spec, ModelOptions(halt_bias=-1.0)).double()

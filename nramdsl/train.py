@@ -28,6 +28,7 @@ from nramdsl.errors import NramError
 from nramdsl.ir import MachineSpec
 from nramdsl.model import NRAM, ModelOptions
 from nramdsl.tasks import Task, get_task
+from nramdsl.evaluate import evaluate, masked_error, scaled_budget
 from nramdsl.train_config import TrainConfig
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -66,12 +67,6 @@ def training_complexity(task: Task, cfg: TrainConfig, M: int) -> int:
             )
         want = fits
     return want
-
-
-def masked_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The paper's metric per example: the fraction of the cells that should hold output that are wrong."""
-    wrong = ((pred != target) & mask).sum(dim=1).to(torch.float64)
-    return wrong / mask.sum(dim=1).clamp_min(1)
 
 
 class _Progress:
@@ -133,7 +128,7 @@ def train(
         curriculum.level = len(curriculum.levels) - 1
 
     counters: dict[str, Any] = {"step": 0, "skipped": 0, "rollbacks": 0, "consecutive_skips": 0, "zero_streak": 0,
-                                "solved_at": None, "wall": 0.0}
+                                "probe_error": None, "probe_zero": 0, "solved_at": None, "wall": 0.0}
     ckpt_path = out_dir / "checkpoint.pt" if out_dir else None
     metrics_path = out_dir / "metrics.jsonl" if out_dir else None
 
@@ -178,7 +173,10 @@ def train(
         while counters["step"] < cfg.steps:
             step = counters["step"]
             complexities = curriculum.sample(cfg.batch, data_gen)
-            batch = task.generate(complexities, M, cfg.batch, data_gen)
+            # "fit": the smallest memory that holds the batch, so a loop that does not halt wraps around
+            # and destroys its output within the step budget: the pressure that teaches halting
+            batch_M = task.min_memory(int(complexities.max())) if cfg.memory_fit else M
+            batch = task.generate(complexities, batch_M, cfg.batch, data_gen)
             memory, target, mask = (x.to(device) for x in (batch.memory, batch.target, batch.mask))
             sharpen = cfg.sharpen_coef > 0 and counters["zero_streak"] >= cfg.sharpen_after
             model.train()
@@ -227,13 +225,18 @@ def train(
             curriculum.update(err_value, step)
             counters["step"] = step + 1
             counters["wall"] = time.perf_counter() - t_start
-            if counters["step"] % cfg.log_every == 0 or counters["step"] == cfg.steps:
+            probed = bool(cfg.probe_every and counters["step"] % cfg.probe_every == 0 and curriculum.at_max)
+            if probed:
+                counters["probe_error"] = _probe(model, task, spec, cmax, cfg)
+                counters["probe_zero"] = counters["probe_zero"] + 1 if counters["probe_error"] == 0 else 0
+            if counters["step"] % cfg.log_every == 0 or counters["step"] == cfg.steps or probed:
                 row = {
                     "step": counters["step"],
                     "loss": out.loss.item(),
                     "train_error": err_value,
                     "top_level_error": float(err[top].mean()) if bool(top.any()) else None,
                     "level": curriculum.difficulty,
+                    "probe_error": counters["probe_error"],
                     "grad_norm": grad_norm,
                     "entropy": out.entropy.item(),
                     "entropy_coef": coef,
@@ -257,6 +260,8 @@ def train(
             need = cfg.stop_after_zero + (cfg.sharpen_after if cfg.sharpen_coef > 0 else 0)
             if cfg.stop_after_zero and counters["zero_streak"] >= need:
                 break
+            if cfg.stop_on_probe and counters["probe_zero"] >= 2:
+                break
     finally:
         bar.close()
         if metrics_fh:
@@ -265,6 +270,22 @@ def train(
         save_checkpoint(ckpt_path, snapshot())
     return TrainResult(model, counters["step"], err_value, curriculum.difficulty, counters["skipped"],
                        counters["rollbacks"], counters["wall"], counters["solved_at"])
+
+
+def _probe(model: NRAM, task: Task, spec: MachineSpec, cmax: int, cfg: TrainConfig) -> float:
+    """Error at twice the training complexity with twice the scaled step budget, on a fixed test set.
+
+    A model can reach zero training error with a length-specific schedule that never halts; this
+    held-out check at a larger size is what tells an algorithm apart (selection by generalization).
+    """
+    budget = scaled_budget(task, 2 * cmax, cmax, spec.memory, spec.timesteps, slack=2.0)
+    if budget.memory > 4 * spec.memory:  # keep the probe cheap next to a training step
+        budget = scaled_budget(task, task.max_complexity(4 * spec.memory), cmax, spec.memory, spec.timesteps, 2.0)
+    row = evaluate(model, task, budget, examples=cfg.probe_examples, seed=cfg.seed + 99991,
+                   readout=cfg.readout)  # type: ignore[arg-type]
+    model.train()
+    assert row.error is not None
+    return row.error
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

@@ -50,6 +50,15 @@ class TrainConfig:
     # Stop early once the training error has been 0 for this many consecutive batches at the top
     # curriculum level (and, with sharpening on, after sharpening has run as long); 0 = never.
     stop_after_zero: int = 0
+    # Train each batch in the smallest memory that holds it (instead of the machine's M), so that a
+    # program which does not halt wraps around and overwrites its output within the budget [ours].
+    memory_fit: bool = False
+    # Every `probe_every` steps at the top curriculum level, measure the error at twice the training
+    # complexity with twice the scaled step budget (0 = never); with `stop_on_probe`, stop once two
+    # probes in a row are error-free [ours: selection by generalization, not by training error].
+    probe_every: int = 0
+    probe_examples: int = 32
+    stop_on_probe: bool = False
     log_every: int = 10
     checkpoint_every: int = 100
     # Non-finite loss or gradients: skip the update; after this many in a row, roll back to the last

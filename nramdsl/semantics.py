@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 
 # M at which check_program proves totality of gates that no machine's circuit uses.
 DEFAULT_CHECK_M = 16
+# Tables larger than this are not built at resolve time (M = 10,000 for the integer reference machine
+# would need 10^8 entries per binary gate); `nramdsl.tabulate.evaluate_point` range-checks every
+# application there instead, and any back end that tabulates still gets tabulate's TotalityError.
+TOTALITY_TABLE_LIMIT = 1 << 22
 
 # Every keyword of grammars/nram.lark. The contextual lexer lets them through as names, so they are
 # refused here. `min`, `max`, `abs` are not keywords: the paper's gates are called min and max.
@@ -361,7 +365,7 @@ class _Checker:
     # ---- totality
     def totality(self, gate: Gate, M: int, context: str) -> None:
         key = (str(gate.span), M)
-        if key in self._totality_done:
+        if key in self._totality_done or M**gate.arity > TOTALITY_TABLE_LIMIT:
             return
         self._totality_done.add(key)
         try:

@@ -55,7 +55,7 @@ class KernelChoice:
     k: int = 0  # constant: the value; shift/add/sub/rsub: the offset
     values: tuple[int, int] | None = None  # comparisons: (output when false, output when true)
     mapping: tuple[int, ...] | None = None  # unary: the gate's table along its one argument
-    fft: bool | None = None  # add/sub/rsub: FFT (True) or gathered circulant (False); set by make_kernel
+    fft: bool | None = None  # add/sub/rsub: FFT (True) or the direct O(M^2) lift (False); set by make_kernel
     via: str | None = None  # via: the user's "module:function"
 
     @property
@@ -65,7 +65,7 @@ class KernelChoice:
     def describe(self) -> str:
         x = _ARG_NAMES[self.arg] if self.arg is not None else "a"
         off = f" + {self.k}" if self.k else ""
-        method = "FFT" if self.fft else "gathered circulant"
+        method = "FFT" if self.fft else "direct, index-table scatter-add"
         if self.kind == "constant":
             return f"constant {self.k} (one-hot)"
         if self.kind == "shift":

@@ -11,13 +11,15 @@ Kernels, by class (costs per row):
 - generic: the outer product of the inputs, scatter-added into the output bins through the flattened
   index table, O(M^arity); never an M x M x M one-hot tensor;
 - constant: a one-hot row; shift: a roll, O(M); unary: a gather (permutation) or scatter-add, O(M);
-- add/sub/rsub: circular convolution / cross-correlation, by FFT, O(M log M), or by a gathered circulant,
-  O(M^2); FFT output is clamped at 0, because FFT leaves ~1e-7 noise where the exact value is 0 and a log
-  clamp would turn that noise into loss;
-- comparisons: the two output probabilities from cumulative sums or a dot product, O(M);
-- min/max: P(min = k) = A_k S_B(k+1) + B_k S_A(k) with S(k) = P(X >= k) (the paper's
-  A_k S_B(k) + B_k S_A(k) - A_k B_k, rearranged so that every term is a product of non-negative
-  numbers), and the mirror image with CDFs for max, O(M).
+- add/sub/rsub: circular convolution / cross-correlation by FFT, O(M log M), or directly, O(M^2), by the
+  index-table scatter-add (on CPU it beat every gathered-circulant variant measured, forward+backward, at
+  M = 8..64, see benchmarks/bench_kernels.py); FFT output is clamped at 0, because FFT leaves ~1e-7 noise
+  where the exact value is 0 and a log clamp would turn that noise into loss;
+- comparisons: the two output probabilities from one cumulative sum (lt/le/gt/ge) or a dot product
+  (eq/ne), O(M);
+- min/max: P(min = k) = A_k P(B > k) + B_k P(A >= k) and P(max = k) = A_k P(B < k) + B_k P(A <= k), from
+  cumulative sums, O(M): the paper's A_k S_B(k) + B_k S_A(k) - A_k B_k rearranged so that every term is a
+  product of numbers that are non-negative exactly, not just up to rounding.
 
 Every kernel is built from differentiable torch ops, so gradients flow through all of them.
 
@@ -44,8 +46,8 @@ from nramdsl.via import load_via
 
 FftMode = Literal["auto", "always", "never"]
 
-# add/sub use the FFT from this M up under fft="auto". Measured (paper notes §7): FFT beats a gathered
-# circulant from M ~ 32 at batch >= 32 (2.6x at M = 256); below it the FFT's fixed cost dominates.
+# add/sub use the FFT from this M up under fft="auto". Measured on CPU, B = 64, forward+backward: the FFT
+# beats the O(M^2) direct lift from M ~ 32 (paper notes §7 agree); below it the FFT's fixed cost dominates.
 FFT_MIN_M = 32
 
 Tensor = torch.Tensor
@@ -74,11 +76,6 @@ def _one_hot(value: int, M: int, lead: torch.Size, dtype: torch.dtype, device: t
     out = torch.zeros(*lead, M, dtype=dtype, device=device)
     out[..., value] = 1
     return out
-
-
-def _suffix(x: Tensor) -> Tensor:
-    """S(k) = sum_{j >= k} x_j, summed from the right so that it is non-negative term by term."""
-    return x.flip(-1).cumsum(-1).flip(-1)
 
 
 # ----------------------------------------------------------------------------------- the generic lift
@@ -111,98 +108,88 @@ def _one_argument(choice: KernelChoice, M: int) -> KernelFn:
     if choice.kind == "shift":
         k = choice.k
 
-        def shift(*dists: Tensor) -> Tensor:
-            return torch.roll(dists[arg], k, dims=-1).expand(*_lead(dists), M)
+        def apply(x: Tensor) -> Tensor:
+            return torch.roll(x, k, dims=-1)
 
-        return shift
-    assert choice.mapping is not None
-    mapping = np.asarray(choice.mapping, dtype=np.int64)
-    if choice.is_permutation:
-        inverse = _Index(np.argsort(mapping))  # out[c] = x[the a with f(a) = c]
+    elif choice.is_permutation:
+        assert choice.mapping is not None
+        inverse = _Index(np.argsort(np.asarray(choice.mapping)))  # out[c] = x[the a with f(a) = c]
 
-        def permute(*dists: Tensor) -> Tensor:
-            x = dists[arg]
-            return x.index_select(-1, inverse.on(x.device)).expand(*_lead(dists), M)
+        def apply(x: Tensor) -> Tensor:
+            return x.index_select(-1, inverse.on(x.device))
 
-        return permute
-    index = _Index(mapping)
+    else:
+        index = _Index(np.asarray(choice.mapping))
 
-    def unary(*dists: Tensor) -> Tensor:
-        x = dists[arg]
-        out = x.new_zeros(*x.shape[:-1], M).index_add(-1, index.on(x.device), x)
-        return out.expand(*_lead(dists), M)
+        def apply(x: Tensor) -> Tensor:
+            return x.new_zeros(x.shape).index_add(-1, index.on(x.device), x)
 
-    return unary
+    def one_argument(*dists: Tensor) -> Tensor:
+        out = apply(dists[arg])
+        if len(dists) > 1 and any(d.shape != out.shape for d in dists):  # the ignored arguments' batch shape
+            out = out.expand(*_lead(dists), M)
+        return out
+
+    return one_argument
 
 
 def _comparison(choice: KernelChoice, M: int) -> KernelFn:
     assert choice.values is not None
-    # gt, ge, ne are the negations of le, lt, eq: the same two probabilities, swapped
-    base = {"lt": "lt", "le": "le", "eq": "eq", "gt": "le", "ge": "lt", "ne": "eq"}[choice.kind]
-    negate = choice.kind in ("gt", "ge", "ne")
-    index = _Index(np.array(choice.values, dtype=np.int64))
+    # Every comparison is "x < y" or its negation "x >= y" for (x, y) = (a, b) or (b, a), or eq/ne:
+    # (swap the arguments, swap true and false)
+    swap, negate = {"lt": (False, False), "ge": (False, True), "gt": (True, False), "le": (True, True),
+                    "eq": (False, False), "ne": (False, True)}[choice.kind]  # fmt: skip
+    equality = choice.kind in ("eq", "ne")
+    values = choice.values[::-1] if negate else choice.values  # where (P(false), P(true)) below go
+    index = _Index(np.array(values, dtype=np.int64))
+    zero_one = values == (0, 1)
 
     def compare(a: Tensor, b: Tensor) -> Tensor:
-        # Both probabilities are computed (rather than one as 1 - the other) so the kernel stays bilinear,
-        # like Eq. 2, even for inputs whose mass drifted from 1.
-        if base == "eq":
-            p_true = (a * b).sum(-1)
-            p_false = (a * (b.sum(-1, keepdim=True) - b)).sum(-1)
-        else:
-            below = b.cumsum(-1)  # P(B <= j)
-            above = _suffix(b)  # P(B >= j)
-            if base == "lt":  # true: B > a; false: B <= a
-                p_true = (a[..., :-1] * above[..., 1:]).sum(-1)
-                p_false = (a * below).sum(-1)
-            else:  # le: true: B >= a; false: B < a
-                p_true = (a * above).sum(-1)
-                p_false = (a[..., 1:] * below[..., :-1]).sum(-1)
-        if negate:
-            p_true, p_false = p_false, p_true
-        probs = torch.stack([p_false, p_true], dim=-1)
+        x, y = (b, a) if swap else (a, b)
+        # Both probabilities are computed (rather than one as 1 - the other) so that the kernel stays
+        # bilinear, like Eq. 2, even for inputs whose mass drifted from 1. Each weight is >= 0 exactly:
+        # a cumulative sum of non-negative numbers never decreases, so total - cumsum >= 0.
+        if equality:  # true: y = x; false: y != x
+            weights = torch.stack([y.sum(-1, keepdim=True) - y, y], dim=-1)
+        else:  # true: y > x; false: y <= x
+            below = y.cumsum(-1)
+            weights = torch.stack([below, below[..., -1:] - below], dim=-1)
+        probs = (x.unsqueeze(-2) @ weights).squeeze(-2)  # [..., 2]: (P(false), P(true))
+        if zero_one:  # the usual outputs 0 and 1: one op instead of two
+            return F.pad(probs, (0, M - 2))
         return probs.new_zeros(*probs.shape[:-1], M).index_add(-1, index.on(probs.device), probs)
 
     return compare
 
 
 def _min(a: Tensor, b: Tensor) -> Tensor:
-    # P(min = k) = P(A = k, B > k) + P(B = k, A >= k)
-    return a * F.pad(_suffix(b)[..., 1:], (0, 1)) + b * _suffix(a)
+    # P(min = k) = P(A = k, B > k) + P(B = k, A >= k), with P(X > k) = total - cumsum >= 0 exactly
+    ca, cb = a.cumsum(-1), b.cumsum(-1)
+    return a * (cb[..., -1:] - cb) + b * (ca[..., -1:] - ca + a)
 
 
 def _max(a: Tensor, b: Tensor) -> Tensor:
-    # P(max = k) = P(A = k, B < k) + P(B = k, A <= k)
-    return a * F.pad(b.cumsum(-1)[..., :-1], (1, 0)) + b * a.cumsum(-1)
+    # P(max = k) = P(A = k, B < k) + P(B = k, A <= k); cumsum - b >= 0 because fl(s + b) >= b for s >= 0
+    ca, cb = a.cumsum(-1), b.cumsum(-1)
+    return a * (cb - b) + b * ca
 
 
 # ----------------------------------------------------------------------------------- add / sub
-def _modular(choice: KernelChoice, M: int) -> KernelFn:
+def _fft(choice: KernelChoice, M: int) -> KernelFn:
     k = choice.k
     swap = choice.kind == "rsub"  # (b - a + k) is sub with the arguments exchanged
     correlate = choice.kind in ("sub", "rsub")
-    if choice.fft:
 
-        def fft(a: Tensor, b: Tensor) -> Tensor:
-            if swap:
-                a, b = b, a
-            fb = torch.fft.rfft(b, dim=-1)
-            spectrum = torch.fft.rfft(a, dim=-1) * (fb.conj() if correlate else fb)
-            out = torch.fft.irfft(spectrum, n=M, dim=-1)  # out[c] = P(a + b = c) or P(a - b = c)
-            return torch.roll(out, k, dims=-1).clamp(min=0)
-
-        return fft
-    # gathered circulant: out[c] = sum_x A_x B_{I[c, x]}
-    c = np.arange(M)[:, None]
-    x = np.arange(M)[None, :]
-    circulant = _Index(((x + k - c) if correlate else (c - x - k)) % M)
-
-    def direct(a: Tensor, b: Tensor) -> Tensor:
+    def fft(a: Tensor, b: Tensor) -> Tensor:
         if swap:
             a, b = b, a
-        gathered = b[..., circulant.on(b.device)]  # [..., M (c), M (x)]
-        return torch.matmul(gathered, a.unsqueeze(-1)).squeeze(-1)
+        fb = torch.fft.rfft(b, dim=-1)
+        spectrum = torch.fft.rfft(a, dim=-1) * (fb.conj() if correlate else fb)
+        out = torch.fft.irfft(spectrum, n=M, dim=-1)  # out[c] = P(a + b = c) or P(a - b = c)
+        # clamp: FFT leaves ~1e-7 noise where the exact probability is 0
+        return torch.roll(out, k, dims=-1).clamp(min=0)
 
-    return direct
+    return fft
 
 
 # ----------------------------------------------------------------------------------- the kernel object
@@ -251,8 +238,8 @@ def _fast(choice: KernelChoice, table: np.ndarray, M: int) -> KernelFn:
         return _constant(choice.k, M)
     if choice.kind in ("shift", "unary"):
         return _one_argument(choice, M)
-    if choice.kind in ("add", "sub", "rsub"):
-        return _modular(choice, M)
+    if choice.kind in ("add", "sub", "rsub") and choice.fft:
+        return _fft(choice, M)
     if choice.kind in ("lt", "le", "gt", "ge", "eq", "ne"):
         return _comparison(choice, M)
     if choice.kind == "min":
@@ -267,7 +254,7 @@ def make_kernel(gate: Gate, M: int, *, generic: bool = False, fft: FftMode = "au
     """The lifted gate at M, cached per (gate, M, options).
 
     generic=True forces the generic lift of the gate's table (also for a `via` gate), the reference the
-    fast kernels are tested against. fft picks FFT or the gathered circulant for add/sub: "auto" uses
+    fast kernels are tested against. fft picks FFT or the direct O(M^2) lift for add/sub: "auto" uses
     the FFT from `FFT_MIN_M` up. Built-in memory gates (read/write) are implemented by the model.
     """
     if gate.builtin is not None:

@@ -142,6 +142,13 @@ def test_fast_kernels_match_the_generic_lift(name: str, M: int, fft: str, dtype:
     torch.testing.assert_close(out, ref(*args), rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("name", ["lt", "le", "eq", "min", "max"])
+def test_cumulative_sum_kernels_are_exactly_non_negative(name: str) -> None:
+    a, b = random_dists(256, 64, torch.float32, seed=5, sparse=True), random_dists(256, 64, torch.float32, seed=6, sparse=True)
+    for args in ((a, b), (b, a)):
+        assert (make_kernel(PAPER[name], 64)(*args) >= 0).all()
+
+
 def test_leading_dimensions_broadcast() -> None:
     a, b = random_dists(6, 8).reshape(2, 3, 8), random_dists(1, 8, seed=1)
     for name in ("add", "lt", "min", "inc"):

@@ -150,7 +150,7 @@ def check_against(kernel: GateKernel, reference: GateKernel, *dists: Tensor) -> 
         i = bad[0]
         inputs = [(n, _row(d, i)) for n, d in zip(_names(kernel), dists)]
         raise _fail(
-            f"(d) {kernel.choice.describe()} == {reference.choice.describe()}", kernel, inputs,
+            f"(d) agreement with the reference, {reference.choice.describe()}", kernel, inputs,
             format_distribution(expected.reshape(-1, kernel.M)[i]), got.reshape(-1, kernel.M)[i],
         )  # fmt: skip
 

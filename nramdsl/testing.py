@@ -127,7 +127,8 @@ def check_gate(gate_or_spec: Gate | str | os.PathLike[str], name: str | None = N
     `gate_or_spec` is a `Gate`, or the path of a .nram file with `name` the gate to check. Runs the
     properties of `nramdsl.gatecheck` (simplex, exhaustive one-hot agreement, linearity in each argument,
     fast kernel == generic lift, batched == per example) at memory size M. The message names the property
-    and a shrunk counterexample (inputs, expected, got).
+    and a shrunk counterexample (inputs, expected, got). It runs Hypothesis itself: call it from a plain
+    test, or suppress `HealthCheck.nested_given` on an enclosing `@given` test.
     """
     from nramdsl.gatecheck import run_gate_checks  # gatecheck imports this module's strategies
 

@@ -26,7 +26,7 @@ from nramdsl.gatecheck import (
 )
 from nramdsl.ir import Gate
 from nramdsl.kernels import GateKernel, make_kernel
-from nramdsl.testing import batched_distributions, distributions, paper_gates
+from nramdsl.testing import batched_distributions, paper_gates
 
 PAPER = paper_gates()
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -83,9 +83,9 @@ class KernelChoice:
             how = "dot product" if self.kind in ("eq", "ne") else "cumulative sums"
             return f"comparison a {_SYMBOL[self.kind]} b -> {{false: {self.values[0]}, true: {self.values[1]}}} ({how}, O(M))"
         if self.kind == "min":
-            return "min(a, b) (survival-function product, O(M))"
+            return "min(a, b) (cumulative sums, O(M))"
         if self.kind == "max":
-            return "max(a, b) (CDF product, O(M))"
+            return "max(a, b) (cumulative sums, O(M))"
         if self.kind == "via":
             return f"user kernel {self.via} (via)"
         return f"generic lift (index table + scatter-add, O(M^{self.arity}))"

@@ -1,8 +1,7 @@
-"""The `nramdsl` command line: `check` and `compile`; other modules add subcommands.
+"""The `nramdsl` command line: `check` and `compile` here; `train`, `eval`, `reproduce` in `cli_train`.
 
-Subcommands are `Subcommand` records in the static list `SUBCOMMANDS`. To add one (e.g. `train`), write
-`nramdsl/cli_train.py` with `COMMAND = Subcommand("train", "…", add_arguments, run)` and append it to
-`SUBCOMMANDS` below; `run(args) -> int` returns the exit code and may raise `NramError`.
+Subcommands are `Subcommand` records (`cli_args`) in the static list `SUBCOMMANDS`; `run(args) -> int`
+returns the exit code and may raise `NramError`.
 
 Exit codes: 0 success, 1 an error in the user's input (printed as `file:line:col: error: …` with the
 source line and a caret), 2 a usage error (argparse).
@@ -11,58 +10,26 @@ source line and a caret), 2 a usage error (argparse).
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 from nramdsl.circuit_graph import build_graph
+from nramdsl.cli_args import Subcommand, add_set_option
+from nramdsl.cli_train import COMMANDS as TRAINING_COMMANDS
 from nramdsl.emit import EMITTERS
 from nramdsl.errors import ErrorList, NramError
-from nramdsl.ir import Gate
+from nramdsl.ir import Gate, MachineSpec
 from nramdsl.loader import load_file
-from nramdsl.semantics import OVERRIDE_KEYS, check_program, resolve_machine
-
-
-@dataclass(frozen=True)
-class Subcommand:
-    name: str
-    help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-def parse_override(text: str) -> tuple[str, int]:
-    """`--set M=32` -> ("M", 32); argparse turns the ValueError into a usage error (exit 2)."""
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or key not in OVERRIDE_KEYS:
-        raise argparse.ArgumentTypeError(f"expected KEY=INT with KEY one of {', '.join(OVERRIDE_KEYS)}, got {text!r}")
-    try:
-        return key, int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{key} must be an integer, got {value!r}") from None
-
-
-def add_set_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="KEY=INT",
-        type=parse_override,
-        action="append",
-        default=[],
-        help="override a size: M (memory), R (registers) or T (timesteps); repeatable",
-    )
+from nramdsl.semantics import check_program, resolve_machine
 
 
 def _gate_checks() -> Callable[[list[Gate], int], list[NramError]] | None:
-    """`nramdsl.gatecheck.run_gate_checks` when that module exists (written separately)."""
-    if importlib.util.find_spec("nramdsl.gatecheck") is None:
-        return None
-    return importlib.import_module("nramdsl.gatecheck").run_gate_checks
+    """`nramdsl.gatecheck.run_gate_checks`, imported late: hypothesis and the kernels take seconds to load,
+    and `compile` does not need them. A hook so the CLI tests can switch the (separately tested) checks off."""
+    from nramdsl.gatecheck import run_gate_checks
+
+    return run_gate_checks
 
 
 # ---- check
@@ -103,18 +70,29 @@ def _run_check(args: argparse.Namespace) -> int:
 # ---- compile
 
 
+PROGRAM = "program"  # the torch.export artifact; binary, so it needs -o
+
+
 def _compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="an .nram file")
     p.add_argument("--machine", help="which machine (default: the first in SPEC)")
     add_set_option(p)
-    p.add_argument("--emit", choices=sorted(EMITTERS), default="summary", help="what to print (default: summary)")
+    p.add_argument("--emit", choices=sorted([*EMITTERS, PROGRAM]),
+                   help="what to produce (default: summary; program when -o ends in .pt2)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the emission to FILE instead of stdout")
+    p.add_argument("--weights", metavar="CHECKPOINT", type=Path,
+                   help="with --emit program: controller weights from a run's checkpoint.pt (default: untrained)")
 
 
 def _run_compile(args: argparse.Namespace) -> int:
     program = load_file(args.spec)
     spec = resolve_machine(program, args.machine, dict(args.overrides))
-    text = EMITTERS[args.emit](build_graph(spec), program.sources)
+    emit = args.emit or (PROGRAM if args.output and args.output.endswith(".pt2") else "summary")
+    if emit == PROGRAM:
+        return _write_program(spec, args.output, args.weights)
+    if args.weights is not None:
+        raise NramError("--weights only applies to --emit program")
+    text = EMITTERS[emit](build_graph(spec), program.sources)
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -125,9 +103,40 @@ def _run_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_program(spec: MachineSpec, output: str | None, weights: Path | None) -> int:
+    """The unrolled machine as a torch.export program that plain PyTorch loads (`nramdsl.export`)."""
+    if not output:
+        raise NramError("--emit program writes a binary file: give -o FILE (e.g. -o machine.pt2)")
+    from nramdsl.checkpoint import load_checkpoint
+    from nramdsl.export import save_program
+    from nramdsl.model import NRAM
+
+    model = NRAM(spec)
+    if weights is not None:
+        if not weights.is_file():
+            raise NramError(f"--weights: '{weights}' is not a file")
+        try:
+            state = load_checkpoint(weights)["model"]
+        except Exception as exc:  # torch.load raises many kinds on a file that is not a checkpoint
+            raise NramError(f"--weights: cannot read '{weights}' as a checkpoint ({type(exc).__name__})") from None
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+            raise NramError(f"--weights: '{weights}' was trained on a different machine ({first})") from None
+    try:
+        save_program(model, Path(output))
+    except OSError as exc:
+        raise NramError(f"cannot write '{output}': {exc.strerror or exc}") from None
+    print(f"wrote {output}: torch.export program of machine '{spec.name}' (M = {spec.memory}, T = {spec.timesteps}, "
+          f"batch dynamic); load with torch.export.load(path).module()", file=sys.stderr)
+    return 0
+
+
 SUBCOMMANDS: list[Subcommand] = [
     Subcommand("check", "parse and validate a spec (all machines and gate sets)", _check_arguments, _run_check),
     Subcommand("compile", "resolve one machine and emit its circuit", _compile_arguments, _run_compile),
+    *TRAINING_COMMANDS,
 ]
 
 
@@ -137,14 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     for cmd in SUBCOMMANDS:
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
         cmd.add_arguments(p)
-        p.set_defaults(run=cmd.run)
+        p.set_defaults(command_run=cmd.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        return args.command_run(args)
     except NramError as exc:
         print(exc.format(), file=sys.stderr)
         return 1

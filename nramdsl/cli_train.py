@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nramdsl.checkpoint import write_json
-from nramdsl.cli import Subcommand, add_set_option
+from nramdsl.cli_args import Subcommand, add_set_option
 from nramdsl.errors import NramError
 from nramdsl.evaluate import default_complexities, format_table
 from nramdsl.experiment import generalization, run_seed, summarize

@@ -128,7 +128,9 @@ def train(
         curriculum.level = len(curriculum.levels) - 1
 
     counters: dict[str, Any] = {"step": 0, "skipped": 0, "rollbacks": 0, "consecutive_skips": 0, "zero_streak": 0,
-                                "probe_error": None, "probe_zero": 0, "solved_at": None, "wall": 0.0}
+                                "probe_error": None, "probe_zero": 0, "solved_at": None, "stretched_at": None, "sharpened_at": None,
+                                "wall": 0.0}
+    stretched_T = max(spec.timesteps, math.ceil(cfg.stretch_slack * spec.timesteps))
     ckpt_path = out_dir / "checkpoint.pt" if out_dir else None
     metrics_path = out_dir / "metrics.jsonl" if out_dir else None
 
@@ -172,18 +174,31 @@ def train(
     try:
         while counters["step"] < cfg.steps:
             step = counters["step"]
+            if cfg.stretch_after and counters["stretched_at"] is None and counters["zero_streak"] >= cfg.stretch_after:
+                counters.update(stretched_at=step, zero_streak=0)
+            stretched = counters["stretched_at"] is not None
+            # sharpening, once on, stays on; it starts with the stretch phase, which it keeps honest: without
+            # it a stretched model can stop its loop by blurring its pointer instead of by halting
+            if cfg.sharpen_coef > 0 and counters["sharpened_at"] is None and (
+                    stretched or (not cfg.stretch_after and counters["zero_streak"] >= cfg.sharpen_after)):
+                counters["sharpened_at"] = step
+            sharpen = counters["sharpened_at"] is not None
             complexities = curriculum.sample(cfg.batch, data_gen)
             # "fit": the smallest memory that holds the batch, so a loop that does not halt wraps around
             # and destroys its output within the step budget: the pressure that teaches halting
-            batch_M = task.min_memory(int(complexities.max())) if cfg.memory_fit else M
+            batch_M = task.min_memory(int(complexities.max())) if cfg.memory_fit or stretched else M
             batch = task.generate(complexities, batch_M, cfg.batch, data_gen)
             memory, target, mask = (x.to(device) for x in (batch.memory, batch.target, batch.mask))
-            sharpen = cfg.sharpen_coef > 0 and counters["zero_streak"] >= cfg.sharpen_after
             model.train()
-            out = model(memory, target, mask, value_entropy=sharpen)
+            out = model(memory, target, mask, value_entropy=sharpen,
+                        timesteps=stretched_T if stretched else spec.timesteps)
             assert out.loss is not None and out.entropy is not None
             coef = cfg.entropy_coef * cfg.entropy_decay**step
             objective = out.loss - coef * out.entropy
+            if cfg.halt_penalty > 0:
+                T = out.halting.shape[1]
+                expected_t = (out.halting * torch.arange(1, T + 1, device=device, dtype=dtype)).sum(dim=1).mean()
+                objective = objective + cfg.halt_penalty * expected_t / T
             if sharpen:
                 assert out.value_entropy is not None
                 objective = objective + cfg.sharpen_coef * out.value_entropy
@@ -241,6 +256,7 @@ def train(
                     "entropy": out.entropy.item(),
                     "entropy_coef": coef,
                     "sharpening": sharpen,
+                    "stretched": stretched,
                     "skipped": counters["skipped"],
                     "rollbacks": counters["rollbacks"],
                     "wall": round(counters["wall"], 3),
@@ -256,9 +272,13 @@ def train(
                     save_checkpoint(ckpt_path, snapshot())
                 elif counters["consecutive_skips"] == 0:
                     last_good = snapshot()
-            # with sharpening on, stop only once it has also run `stop_after_zero` error-free batches
-            need = cfg.stop_after_zero + (cfg.sharpen_after if cfg.sharpen_coef > 0 else 0)
-            if cfg.stop_after_zero and counters["zero_streak"] >= need:
+            # stop after `stop_after_zero` error-free batches in the last phase: stretched (the streak restarts
+            # there) or, without a stretch phase, sharpened (sharpen_after batches into the streak)
+            if cfg.stretch_after:
+                need = cfg.stop_after_zero if stretched else -1
+            else:
+                need = cfg.stop_after_zero + (cfg.sharpen_after if cfg.sharpen_coef > 0 else 0)
+            if cfg.stop_after_zero and need >= 0 and counters["zero_streak"] >= need:
                 break
             if cfg.stop_on_probe and counters["probe_zero"] >= 2:
                 break
@@ -282,10 +302,10 @@ def _probe(model: NRAM, task: Task, spec: MachineSpec, cmax: int, cfg: TrainConf
     if budget.memory > 4 * spec.memory:  # keep the probe cheap next to a training step
         budget = scaled_budget(task, task.max_complexity(4 * spec.memory), cmax, spec.memory, spec.timesteps, 2.0)
     row = evaluate(model, task, budget, examples=cfg.probe_examples, seed=cfg.seed + 99991,
-                   readout=cfg.readout)  # type: ignore[arg-type]
+                   readout=cfg.readout, discretize=cfg.probe_discrete)  # type: ignore[arg-type]
     model.train()
     assert row.error is not None
-    return row.error
+    return max(row.error, row.discrete_error or 0.0)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -307,8 +327,9 @@ def load_spec(info: dict[str, Any]) -> MachineSpec:
     return load_machine(Path(info["path"]), info.get("machine"), overrides)
 
 
-def load_run(run_dir: Path) -> tuple[NRAM, dict[str, Any]]:
+def load_run(run_dir: str | Path) -> tuple[NRAM, dict[str, Any]]:
     """The trained model of a run directory and its config.json."""
+    run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
     cfg = TrainConfig(**config["train"])
     model = NRAM(load_spec(config["spec"]), model_options(cfg)).to(dtype=DTYPES[cfg.dtype])

@@ -38,14 +38,18 @@ class TrainConfig:
     # Entropy bonus on every distribution the controller outputs [P], coefficient × decay^step [ours].
     entropy_coef: float = 0.01
     entropy_decay: float = 0.999
-    # Footnote-7 penalty on the entropy of register and memory values, switched on once the training
-    # error has stayed 0 for `sharpen_after` consecutive batches at the top curriculum level [P fn. 7, ours].
+    # Footnote-7 penalty on the entropy of register and memory values, switched on (for good) once the
+    # training error has stayed 0 for `sharpen_after` consecutive batches at the top curriculum level, or
+    # with the stretch phase when that is on [P fn. 7, ours].
     sharpen_coef: float = 0.0
     sharpen_after: int = 20
     # log(max(x, ε)) in the loss [P]; 1e-6 [ours, measured to agree with exact kernels].
     eps: float = 1e-6
     loss: str = "paper"  # "paper" or "footnote4"
     halt_bias: float = 0.0  # initial stop-logit bias [ours]
+    # λ · E[t] / T added to the loss: a price on every step taken, so a model whose output is complete
+    # learns to halt rather than loop on (after ANC's time penalty; not in the paper) [ours].
+    halt_penalty: float = 0.0
     readout: str = "halt"  # read-out rule for the training error: halt | last | argmax [ours]
     # Stop early once the training error has been 0 for this many consecutive batches at the top
     # curriculum level (and, with sharpening on, after sharpening has run as long); 0 = never.
@@ -53,11 +57,21 @@ class TrainConfig:
     # Train each batch in the smallest memory that holds it (instead of the machine's M), so that a
     # program which does not halt wraps around and overwrites its output within the budget [ours].
     memory_fit: bool = False
+    # Stretch phase [ours]: once the training error has been 0 for `stretch_after` consecutive batches at
+    # the top level, train on with `stretch_slack` × T steps in the smallest memory that holds each batch
+    # (as `memory_fit`). A program that does not stop then runs on past its output and, wrapping around
+    # memory, destroys it: the loss now pays for not halting, after the task itself has been learnt.
+    # 0 = off. Training with the long T from the start makes the task itself much harder to find.
+    stretch_after: int = 0
+    stretch_slack: float = 2.0
     # Every `probe_every` steps at the top curriculum level, measure the error at twice the training
     # complexity with twice the scaled step budget (0 = never); with `stop_on_probe`, stop once two
     # probes in a row are error-free [ours: selection by generalization, not by training error].
     probe_every: int = 0
     probe_examples: int = 32
+    # The probe also runs the discretized model (integer machine) and takes the larger error, so that
+    # early stopping waits for a program that is discrete as well as general [ours].
+    probe_discrete: bool = True
     stop_on_probe: bool = False
     log_every: int = 10
     checkpoint_every: int = 100

@@ -13,26 +13,11 @@ from nramdsl.errors import NramError
 from nramdsl.loader import load_text
 from nramdsl.model import NRAM
 from nramdsl.semantics import resolve_machine
-from nramdsl.train import load_run, train
+from nramdsl.tasks import get_task
+from nramdsl.train import load_run, train, training_complexity
 from nramdsl.train_config import TrainConfig, coerce_settings
 
-SPEC = """
-gates tiny {
-  const zero = 0
-  const one = 1
-  gate inc(a) = (a + 1) mod M
-  gate lt(a, b) = a < b
-}
-machine access {
-  use tiny
-  task access
-  registers 2
-  memory 8
-  timesteps 3
-  circuit read, zero, one, inc, lt, write
-  controller mlp(hidden = 16)
-}
-"""
+SPEC = (Path(__file__).parent / "specs" / "tiny.nram").read_text()
 
 
 @pytest.fixture
@@ -124,3 +109,26 @@ def test_training_reduces_the_error_and_the_run_reloads(spec, tmp_path: Path) ->
     for p, q in zip(model.parameters(), result.model.parameters()):
         assert torch.equal(p, q)
     assert config["task"] == "access"
+
+
+def test_stretch_phase_starts_after_a_zero_error_streak(spec, tmp_path: Path, monkeypatch) -> None:
+    """After `stretch_after` error-free batches at the top level, batches run with slack × T in fitted memory."""
+    import nramdsl.train as train_module
+
+    seen: list[tuple[int, int]] = []
+    real_forward = NRAM.forward
+
+    def recording_forward(self, memory, *args, timesteps=None, **kw):
+        seen.append((int(memory.shape[1]), timesteps or self.spec.timesteps))
+        return real_forward(self, memory, *args, timesteps=timesteps, **kw)
+
+    monkeypatch.setattr(NRAM, "forward", recording_forward)
+    # every batch counts as solved, so the streak is the step count (the curriculum is off: top level at once)
+    monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
+    cfg = small_config(steps=8, complexity=3, curriculum=False, stretch_after=3, stretch_slack=2.5, noise_eta=0.0, log_every=1)
+    train(spec, cfg, tmp_path / "run", spec_info={"source": SPEC})
+    rows = metrics(tmp_path / "run")
+    assert [r["stretched"] for r in rows] == [False] * 3 + [True] * 5
+    assert [t for _, t in seen] == [3] * 3 + [8] * 5  # ceil(2.5 × 3)
+    fitted = get_task("access").min_memory(training_complexity(get_task("access"), cfg, 8))
+    assert fitted < 8 and [m for m, _ in seen] == [8] * 3 + [fitted] * 5

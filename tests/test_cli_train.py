@@ -1,0 +1,111 @@
+"""`nramdsl train`, `eval` and `reproduce` end to end on a tiny machine, and their errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from nramdsl.cli import main
+from nramdsl.train import load_run
+
+SPEC = (Path(__file__).parent / "specs" / "tiny.nram").read_text()
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.nram"
+    path.write_text(SPEC)
+    return path
+
+
+def test_train_writes_a_run_and_prints_the_table(spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert main(["train", str(spec_file), "--out", str(run), "--examples", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "done: 12 steps" in out
+    assert "generalization" in out and "complexity" in out
+    assert {"checkpoint.pt", "config.json", "metrics.jsonl"} <= {p.name for p in run.iterdir()}
+    config = json.loads((run / "config.json").read_text())
+    assert config["task"] == "access" and config["train"]["steps"] == 12 and config["train"]["batch"] == 4
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [4, 8, 12]
+
+    # eval reads the run back; --json rows carry the discretized comparison when asked for
+    assert main(["eval", str(run), "--complexity", "2", "--complexity", "3", "--discretize", "--examples", "4", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["task"] == "access"
+    assert [r["complexity"] for r in report["rows"]] == [2, 3]
+    assert all(r["match"] is not None and 0.0 <= r["error"] <= 1.0 for r in report["rows"])
+
+    # the trained controller exports to a program that plain PyTorch runs, with the run's outputs
+    program_path = tmp_path / "access.pt2"
+    assert main(["compile", str(spec_file), "--weights", str(run / "checkpoint.pt"), "-o", str(program_path)]) == 0
+    program = torch.export.load(str(program_path)).module()
+    model, _ = load_run(run)
+    memory = torch.randint(0, 8, (5, 8), generator=torch.Generator().manual_seed(0))
+    final, halting, output = program(memory)
+    expected = model(memory)
+    torch.testing.assert_close(final, expected.memory)
+    assert torch.equal(output, expected.readout("halt"))
+    assert main(["compile", str(spec_file), "--machine", "untasked", "--weights", str(run / "checkpoint.pt"),
+                 "-o", str(program_path)]) == 1
+    assert "trained on a different machine" in capsys.readouterr().err
+
+    # --resume continues from the checkpoint to a larger step count
+    assert main(["train", str(spec_file), "--out", str(run), "--resume", "--steps", "16", "--no-eval"]) == 0
+    assert "done: 16 steps" in capsys.readouterr().out
+
+
+def test_command_line_overrides_the_preset(spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    args = ["train", str(spec_file), "--out", str(run), "--steps", "4", "--seed", "3", "--set", "T=4",
+            "--option", "lr=0.01", "--option", "log_every=2", "--no-eval"]
+    assert main(args) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["steps"] == 4 and config["train"]["seed"] == 3 and config["train"]["lr"] == 0.01
+    assert config["spec"]["overrides"] == {"T": 4}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "{spec}", "--task", "sorting"], "unknown task 'sorting'"),
+        (["train", "{spec}", "--machine", "untasked"], "names no task"),
+        (["train", "{spec}", "--option", "lr=fast"], "'lr' must be float"),
+        (["train", "{spec}", "--option", "warp=9"], "unknown --option setting 'warp'"),
+        (["train", "{spec}", "--resume", "--out", "{tmp}/nothing"], "nothing to resume"),
+        (["eval", "{tmp}"], "is not a run directory"),
+        (["compile", "{spec}", "--machine", "untasked", "--weights", "{spec}", "-o", "{tmp}/m.pt2"], "cannot read"),
+        (["compile", "{spec}", "--emit", "program"], "give -o FILE"),
+    ],
+)
+def test_bad_input_is_one_clear_error(argv: list[str], message: str, spec_file: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [a.format(spec=spec_file, tmp=tmp_path) for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and message in err
+    assert "Traceback" not in err
+
+
+def test_malformed_option_is_a_usage_error(spec_file: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(spec_file), "--option", "lr"])
+    assert exc.value.code == 2
+
+
+def test_reproduce_scores_every_seed(spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["reproduce", str(spec_file), "--seeds", "2", "--steps", "4", "--results", str(tmp_path / "results"),
+            "--runs", str(tmp_path / "runs")]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "results" / "access.json").read_text())
+    assert summary["seeds_tried"] == 2 and [s["seed"] for s in summary["seeds"]] == [0, 1]
+    assert set(summary["reached"]) == {"train", "generalize", "discrete", "discrete_1000"}
+    for seed in summary["seeds"]:
+        assert all(isinstance(v, bool) for v in seed["bars"].values())
+        assert seed["table"][-1]["complexity"] == 1000 and seed["table"][-1]["error"] is None  # integer machine only
+        assert seed["steps"] == 4 and seed["steps_per_s"] > 0
+    assert (tmp_path / "runs" / "access-access-s1" / "checkpoint.pt").exists()

@@ -99,7 +99,7 @@ def test_fft_kernels_in_float32_keep_the_loss_of_the_exact_lift() -> None:
     memory, target, mask = _batch(64, seed=3)
     la = fft(memory, target, mask, timesteps=5).loss
     lb = exact(memory, target, mask, timesteps=5).loss
-    assert abs(float(la) - float(lb)) <= 1e-4 * abs(float(lb))
+    assert abs(la.item() - lb.item()) <= 1e-4 * abs(lb.item())
 
 
 def test_batched_equals_one_example_at_a_time() -> None:

@@ -1,8 +1,9 @@
 """The built wheel works outside the source tree: the grammar ships inside the package.
 
 Builds the wheel without isolation (hatchling must be importable; it is installed if missing), installs
-it with --no-deps into a fresh venv that sees the system site-packages (torch is not reinstalled), and
-runs the installed `nramdsl check` from a folder outside the repository.
+it with --no-deps into a fresh venv that sees the test environment's site-packages through a .pth file
+(torch is not reinstalled; `--system-site-packages` would see the base interpreter's, not this venv's),
+and runs the installed `nramdsl check` from a folder outside the repository.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,13 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _pip("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), ".")
     wheel = next(dist.glob("nramdsl-*.whl"))
     env = tmp_path_factory.mktemp("venv") / "env"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(env)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True, timeout=300)
+    # A plain path line in a .pth appends the directory to sys.path without running its own .pth files,
+    # so the source tree's editable install stays invisible and the venv's copy of nramdsl is the one found.
+    site = subprocess.run([str(env / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    parent = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (Path(site) / "test-env.pth").write_text("\n".join(sorted(parent)) + "\n")
     subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True, timeout=300)
     return env
 

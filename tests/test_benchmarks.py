@@ -1,0 +1,34 @@
+"""The benchmark scripts still run and print what their docstrings promise (at toy sizes: no timing is
+asserted; the numbers themselves are the benchmarks' business)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _json_lines(*args: str) -> list[dict]:
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def test_bench_machine_reports_both_kernel_modes_and_the_fitted_exponent() -> None:
+    rows = _json_lines(str(BENCH / "bench_machine.py"), "--sizes", "8", "12", "--batch", "2", "--timesteps", "2",
+                       "--repeats", "1")
+    timed = [r for r in rows if "ms_per_timestep" in r]
+    assert [(r["M"], r["kernels"]) for r in timed] == [(8, "fast"), (8, "generic"), (12, "fast"), (12, "generic")]
+    assert all(r["ms_per_timestep"] > 0 and r["peak_mib"] > 0 for r in timed)
+    assert [r["M"] for r in rows if "generic_over_fast" in r] == [8, 12]
+    assert set(rows[-1]) == {"fast", "generic"} and "time_exponent_in_M" in rows[-1]["fast"]
+
+
+def test_bench_kernels_times_every_class() -> None:
+    rows = _json_lines(str(BENCH / "bench_kernels.py"), "--M", "8", "--batch", "2", "--min-time", "0.001",
+                       "--threads", "1")
+    assert all(r["M"] == 8 and r["fast_ms"] > 0 and r["generic_ms"] > 0 for r in rows)
+    assert {"shift", "add-fft", "add-direct", "lt", "eq", "min", "max"} <= {r["class"] for r in rows}

@@ -210,11 +210,14 @@ class NRAM(nn.Module):
 
     # ---------------------------------------------------------------- attention
     def attention(
-        self, logits: torch.Tensor, hard: bool = False
+        self, logits: torch.Tensor, hard: bool = False, straight_through: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Flat logits [B, n] -> input weights [B, S, A], update weights [B, R, A], stop logit [B]
         (None when the machine does not learn to halt), and
-        the summed entropy [B] of all these distributions (None when hard)."""
+        the summed entropy [B] of all these distributions (None when hard).
+
+        `straight_through`: one-hot argmax weights in forward, the softmax's gradient in backward, so
+        the forward pass is the discretized machine while the controller still learns."""
         B = logits.shape[0]
         S, R, A = self.layout.n_slots, self.spec.registers, self.layout.width
         # a finite fill, not -inf: masked entries get probability exactly 0 and p·log p stays 0 with a
@@ -229,6 +232,8 @@ class NRAM(nn.Module):
         log_w = torch.log_softmax(padded, dim=-1)
         weights = log_w.exp()
         entropy = -(weights * log_w).sum(dim=(1, 2))
+        if straight_through:
+            weights = F.one_hot(padded.argmax(dim=-1), A).to(logits.dtype) + weights - weights.detach()
         if stop is not None:
             f = torch.sigmoid(stop)
             entropy = entropy - f * F.logsigmoid(stop) - (1 - f) * F.logsigmoid(-stop)
@@ -310,13 +315,15 @@ class NRAM(nn.Module):
         *,
         timesteps: int | None = None,
         hard: bool = False,
+        straight_through: bool = False,
         trace: bool = False,
         value_entropy: bool = False,
     ) -> NRAMOutput:
         """Run the machine on int64 initial memory [B, M].
 
         With `target` [B, M] and `mask` [B, M] (cells that count) the output carries the loss.
-        `hard` replaces every softmax by a one-hot argmax (the discretized model on tensors).
+        `hard` replaces every softmax by a one-hot argmax (the discretized model on tensors);
+        `straight_through` does so in forward only, keeping the softmax's gradient (for training).
         """
         T = timesteps or self.spec.timesteps
         regs, mem = self.initial_state(memory)
@@ -333,7 +340,7 @@ class NRAM(nn.Module):
         fmask = mask.to(regs.dtype) if mask is not None else None
         for t in range(T):
             logits, state = self.controller(regs[:, :, 0], state)
-            w_in, w_upd, stop_logit, entropy = self.attention(logits, hard)
+            w_in, w_upd, stop_logit, entropy = self.attention(logits, hard, straight_through)
             regs, mem, outs = self.circuit_step(regs, mem, w_in, w_upd)
             if stop_logit is None:  # halt never: all mass on the last step
                 p_t = regs.new_full((B,), 1.0 if t == T - 1 else 0.0)

@@ -191,7 +191,8 @@ def train(
             memory, target, mask = (x.to(device) for x in (batch.memory, batch.target, batch.mask))
             model.train()
             out = model(memory, target, mask, value_entropy=sharpen,
-                        timesteps=stretched_T if stretched else spec.timesteps)
+                        timesteps=stretched_T if stretched else spec.timesteps,
+                        straight_through=cfg.straight_through and (stretched or not cfg.stretch_after))
             assert out.loss is not None and out.entropy is not None
             coef = cfg.entropy_coef * cfg.entropy_decay**step
             objective = out.loss - coef * out.entropy

@@ -64,6 +64,10 @@ class TrainConfig:
     # 0 = off. Training with the long T from the start makes the task itself much harder to find.
     stretch_after: int = 0
     stretch_slack: float = 2.0
+    # Straight-through attention [ours]: one-hot argmax in forward, softmax gradient in backward, from the
+    # stretch phase on (from the start when there is none). The forward pass is then the discretized
+    # machine, so a fuzzy trick (a half-zero register as a timer) cannot lower the loss.
+    straight_through: bool = False
     # Every `probe_every` steps at the top curriculum level, measure the error at twice the training
     # complexity with twice the scaled step budget (0 = never); with `stop_on_probe`, stop once two
     # probes in a row are error-free [ours: selection by generalization, not by training error].

@@ -102,6 +102,11 @@ class Layout:
     def width(self) -> int:
         return self.registers + len(self.arities)
 
+    @property
+    def n_distributions(self) -> int:
+        """How many distributions the controller outputs per step (attentions, and the stop bit)."""
+        return self.n_slots + self.registers + int(self.halting)
+
 
 @dataclass
 class NRAMOutput:

@@ -43,6 +43,9 @@ class TrainConfig:
     # with the stretch phase when that is on [P fn. 7, ours].
     sharpen_coef: float = 0.0
     sharpen_after: int = 20
+    # While sharpening, also penalise the entropy of the controller's distributions (and drop the entropy
+    # bonus), so that ties the fuzzy machine does not care about are broken before the argmax does [ours].
+    sharpen_attention: bool = True
     # log(max(x, ε)) in the loss [P]; 1e-6 [ours, measured to agree with exact kernels].
     eps: float = 1e-6
     loss: str = "paper"  # "paper" or "footnote4"

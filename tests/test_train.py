@@ -125,10 +125,14 @@ def test_stretch_phase_starts_after_a_zero_error_streak(spec, tmp_path: Path, mo
     monkeypatch.setattr(NRAM, "forward", recording_forward)
     # every batch counts as solved, so the streak is the step count (the curriculum is off: top level at once)
     monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
-    cfg = small_config(steps=8, complexity=3, curriculum=False, stretch_after=3, stretch_slack=2.5, noise_eta=0.0, log_every=1)
+    cfg = small_config(steps=8, complexity=3, curriculum=False, stretch_after=3, stretch_slack=2.5, noise_eta=0.0,
+                       log_every=1, sharpen_coef=0.1)
     train(spec, cfg, tmp_path / "run", spec_info={"source": SPEC})
     rows = metrics(tmp_path / "run")
     assert [r["stretched"] for r in rows] == [False] * 3 + [True] * 5
+    # sharpening starts with the stretch and replaces the entropy bonus by a penalty
+    assert [r["sharpening"] for r in rows] == [False] * 3 + [True] * 5
+    assert all(r["entropy_coef"] > 0 for r in rows[:3]) and all(r["entropy_coef"] == 0 for r in rows[3:])
     assert [t for _, t in seen] == [3] * 3 + [8] * 5  # ceil(2.5 × 3)
     fitted = get_task("access").min_memory(training_complexity(get_task("access"), cfg, 8))
     assert fitted < 8 and [m for m, _ in seen] == [8] * 3 + [fitted] * 5

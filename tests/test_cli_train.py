@@ -109,3 +109,23 @@ def test_reproduce_scores_every_seed(spec_file: Path, tmp_path: Path, capsys: py
         assert seed["table"][-1]["complexity"] == 1000 and seed["table"][-1]["error"] is None  # integer machine only
         assert seed["steps"] == 4 and seed["steps_per_s"] > 0
     assert (tmp_path / "runs" / "access-access-s1" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.nram")),
+                         ids=lambda p: p.name)
+def test_every_example_preset_is_valid_and_fits_its_memory(path: Path) -> None:
+    """`nramdsl train examples/X.nram` needs no flag: the preset's keys, task and complexity must all work."""
+    from nramdsl.loader import load_file
+    from nramdsl.semantics import resolve_machine
+    from nramdsl.tasks import get_task
+    from nramdsl.train import training_complexity
+    from nramdsl.train_config import TrainConfig, coerce_settings
+
+    program = load_file(path)
+    for machine, _ in program.machines():
+        spec = resolve_machine(program, machine.name.value)
+        if not spec.task:
+            continue
+        cfg = TrainConfig(task=spec.task, **coerce_settings(spec.train, spec.span))
+        c = training_complexity(get_task(spec.task), cfg, spec.memory)
+        assert 1 <= c and get_task(spec.task).min_memory(c) <= spec.memory

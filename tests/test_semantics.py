@@ -25,12 +25,12 @@ TASKS = {  # name: (R, M, T, controller, complexity, repeat)
     "increment": (4, 16, 16, "mlp", 10, 1),
     "copy": (4, 16, 15, "mlp", 7, 1),
     "reverse": (4, 16, 16, "mlp", 7, 1),
-    "swap": (4, 16, 8, "mlp", 10, 1),
+    "swap": (4, 16, 8, "lstm", 10, 1),
     "permutation": (4, 16, 20, "lstm", 6, 1),
     "listk": (4, 32, 20, "lstm", 10, 1),
     "listsearch": (4, 32, 20, "lstm", 6, 1),
     "merge": (4, 32, 25, "lstm", 10, 2),
-    "walkbst": (4, 32, 20, "lstm", 10, 2),
+    "walkbst": (4, 42, 20, "lstm", 10, 2),
 }
 
 

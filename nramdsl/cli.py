@@ -122,7 +122,8 @@ def _write_program(spec: MachineSpec, output: str | None, weights: Path | None) 
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
-            first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+            lines = str(exc).splitlines()  # torch: a header line, then one line per mismatched tensor
+            first = lines[1].strip() if len(lines) > 1 else str(exc)
             raise NramError(f"--weights: '{weights}' was trained on a different machine ({first})") from None
     try:
         save_program(model, Path(output))

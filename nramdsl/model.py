@@ -231,14 +231,15 @@ class NRAM(nn.Module):
         n = logits.shape[1] - int(self.layout.halting)
         padded = padded.index_copy(1, self._logit_index, logits[:, :n]).view(B, S + R, A)
         stop = logits[:, -1] if self.layout.halting else None
+        if hard or straight_through:
+            chosen = F.one_hot(padded.argmax(dim=-1), A).to(logits.dtype)
         if hard:
-            weights = F.one_hot(padded.argmax(dim=-1), A).to(logits.dtype)
-            return weights[:, :S], weights[:, S:], stop, None
+            return chosen[:, :S], chosen[:, S:], stop, None
         log_w = torch.log_softmax(padded, dim=-1)
         weights = log_w.exp()
         entropy = -(weights * log_w).sum(dim=(1, 2))
         if straight_through:
-            weights = F.one_hot(padded.argmax(dim=-1), A).to(logits.dtype) + weights - weights.detach()
+            weights = chosen + weights - weights.detach()
         if stop is not None:
             f = torch.sigmoid(stop)
             entropy = entropy - f * F.logsigmoid(stop) - (1 - f) * F.logsigmoid(-stop)

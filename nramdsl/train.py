@@ -128,8 +128,8 @@ def train(
         curriculum.level = len(curriculum.levels) - 1
 
     counters: dict[str, Any] = {"step": 0, "skipped": 0, "rollbacks": 0, "consecutive_skips": 0, "zero_streak": 0,
-                                "probe_error": None, "probe_zero": 0, "solved_at": None, "stretched_at": None, "sharpened_at": None,
-                                "wall": 0.0}
+                                "probe_error": None, "probe_zero": 0, "solved_at": None, "stretched_at": None,
+                                "sharpened_at": None, "wall": 0.0}
     stretched_T = max(spec.timesteps, math.ceil(cfg.stretch_slack * spec.timesteps))
     ckpt_path = out_dir / "checkpoint.pt" if out_dir else None
     metrics_path = out_dir / "metrics.jsonl" if out_dir else None

@@ -55,7 +55,8 @@ class TrainConfig:
     halt_penalty: float = 0.0
     readout: str = "halt"  # read-out rule for the training error: halt | last | argmax [ours]
     # Stop early once the training error has been 0 for this many consecutive batches at the top
-    # curriculum level (and, with sharpening on, after sharpening has run as long); 0 = never.
+    # curriculum level in the last phase: counted from the start of the stretch phase when there is one,
+    # else after sharpening (when on) has run as long; 0 = never.
     stop_after_zero: int = 0
     # Train each batch in the smallest memory that holds it (instead of the machine's M), so that a
     # program which does not halt wraps around and overwrites its output within the budget [ours].

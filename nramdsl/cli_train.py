@@ -13,7 +13,7 @@ from nramdsl.checkpoint import write_json
 from nramdsl.cli_args import Subcommand, add_set_option
 from nramdsl.errors import NramError
 from nramdsl.evaluate import default_complexities, format_table
-from nramdsl.experiment import generalization, run_seed, summarize
+from nramdsl.experiment import generalization, run_seeds, summarize
 from nramdsl.ir import MachineSpec
 from nramdsl.loader import load_file
 from nramdsl.semantics import resolve_machine
@@ -139,19 +139,20 @@ def _run_eval(args: argparse.Namespace) -> int:
 def _reproduce_arguments(p: argparse.ArgumentParser) -> None:
     _machine_arguments(p)
     p.add_argument("--seeds", type=int, default=3, help="how many seeds (0 .. N-1) to train")
+    p.add_argument("--jobs", type=int, default=1, help="seeds trained at once, each in its own process (default 1)")
+    p.add_argument("--fresh", action="store_true",
+                   help="retrain every seed (default: reuse a seed already trained with the same machine and settings)")
     p.add_argument("--results", type=Path, default=Path("results"), help="folder for TASK.json (default results/)")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="folder for the run directories")
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
     spec, cfg, info = _resolve(args)
-    seeds = []
-    for seed in range(args.seeds):
-        run_cfg = cfg.replace(seed=seed)
-        print(f"[{cfg.task}] seed {seed}: training {run_cfg.steps} steps", file=sys.stderr)
-        row = run_seed(spec, run_cfg, args.runs / f"{spec.name}-{cfg.task}-s{seed}", info, progress=sys.stderr.isatty())
-        print(f"[{cfg.task}] seed {seed}: {row['bars']} ({row['wall_s']} s)", file=sys.stderr)
-        seeds.append(row)
+    if args.seeds < 1 or args.jobs < 1:
+        raise NramError("--seeds and --jobs must be >= 1")
+    seeds = run_seeds(spec, cfg, list(range(args.seeds)), args.runs, info, jobs=args.jobs, reuse=not args.fresh,
+                      progress=sys.stderr.isatty(),
+                      report=lambda line: print(f"[{cfg.task}] {line}", file=sys.stderr, flush=True))
     command = "nramdsl reproduce " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["reproduce"] else ""
     summary = summarize(cfg.task, spec, cfg, seeds, command)
     path = args.results / f"{cfg.task}.json"

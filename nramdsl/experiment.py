@@ -12,16 +12,27 @@ Bars, per seed (each implies the one before it only where noted):
 
 from __future__ import annotations
 
+import hashlib
+import json
+import multiprocessing
+import os
 import time
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import torch
+
+from nramdsl.checkpoint import write_json
+from nramdsl.circuit_graph import build_graph
+from nramdsl.emit import to_json
 from nramdsl.evaluate import EvalRow, default_complexities, evaluate, scaled_budget
 from nramdsl.ir import MachineSpec
 from nramdsl.model import NRAM, Readout
 from nramdsl.tasks import Task, get_task
-from nramdsl.train import train, training_complexity
+from nramdsl.tabulate import tabulate
+from nramdsl.train import load_spec, train, training_complexity
 from nramdsl.train_config import TrainConfig
 
 BIG = 1000
@@ -83,6 +94,7 @@ def run_seed(spec: MachineSpec, cfg: TrainConfig, out_dir: Path | None, spec_inf
         "wall_s": round(wall, 1),
         "steps_per_s": round(result.steps / max(wall, 1e-9), 2),
         "solved_at_step": result.solved_at,
+        "gave_up_at_step": result.gave_up_at,
         "skipped": result.skipped,
         "bars": {
             "train": report.train_row.error == 0,
@@ -93,6 +105,83 @@ def run_seed(spec: MachineSpec, cfg: TrainConfig, out_dir: Path | None, spec_inf
         "train_error": report.train_row.error,
         "table": [r.as_dict() for r in report.rows],
     }
+
+
+RESULT_FILE = "result.json"  # a finished seed's row, beside its checkpoint
+
+
+def machine_fingerprint(spec: MachineSpec) -> str:
+    """A hash of what a trained controller depends on: the circuit graph and every gate's table at M."""
+    h = hashlib.sha256(to_json(build_graph(spec)).encode())
+    for name in spec.circuit:
+        h.update(name.encode())
+        gate = spec.gates[name]
+        if not gate.builtin:
+            h.update(tabulate(gate, spec.memory).tobytes())
+    return h.hexdigest()
+
+
+def _seed_key(spec: MachineSpec, cfg: TrainConfig) -> dict[str, Any]:
+    return {"config": asdict(cfg), "machine": machine_fingerprint(spec)}
+
+
+def finished_seed(spec: MachineSpec, cfg: TrainConfig, out_dir: Path) -> dict[str, Any] | None:
+    """The saved row of a seed trained earlier with exactly this machine and these settings, else None."""
+    path = out_dir / RESULT_FILE
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return saved["row"] if saved.get("key") == _seed_key(spec, cfg) else None
+
+
+def _train_seed(spec: MachineSpec, cfg: TrainConfig, out_dir: Path, spec_info: dict[str, Any],
+                progress: bool = False) -> dict[str, Any]:
+    (out_dir / RESULT_FILE).unlink(missing_ok=True)  # the run directory is about to be rewritten
+    row = run_seed(spec, cfg, out_dir, spec_info, progress=progress)
+    write_json(out_dir / RESULT_FILE, {"key": _seed_key(spec, cfg), "row": row})
+    return row
+
+
+def _seed_job(spec_info: dict[str, Any], cfg: TrainConfig, out_dir: Path, threads: int) -> dict[str, Any]:
+    """One seed in a worker process: the machine is rebuilt from its file (specs hold compiled gates)."""
+    torch.set_num_threads(threads)
+    return _train_seed(load_spec(spec_info), cfg, out_dir, spec_info)
+
+
+def run_seeds(spec: MachineSpec, cfg: TrainConfig, seeds: list[int], runs: Path, spec_info: dict[str, Any], *,
+              jobs: int = 1, reuse: bool = True, progress: bool = False,
+              report: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
+    """Train and score every seed (in `jobs` processes, one share of the cores each) and return the rows in
+    seed order. A seed whose run directory holds a result for the same machine and settings is not
+    trained again (unless `reuse` is off), so adding seeds costs only the new ones."""
+    rows: dict[int, dict[str, Any]] = {}
+    todo: list[tuple[int, TrainConfig, Path]] = []
+    for seed in seeds:
+        run_cfg = cfg.replace(seed=seed)
+        out_dir = runs / f"{spec.name}-{cfg.task}-s{seed}"
+        row = finished_seed(spec, run_cfg, out_dir) if reuse else None
+        if row is not None:
+            report(f"seed {seed}: reusing {out_dir / RESULT_FILE}: {row['bars']}")
+            rows[seed] = row
+        else:
+            todo.append((seed, run_cfg, out_dir))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(1, cores // max(jobs, 1))
+    if jobs <= 1:
+        for seed, run_cfg, out_dir in todo:
+            report(f"seed {seed}: training {run_cfg.steps} steps")
+            rows[seed] = _train_seed(spec, run_cfg, out_dir, spec_info, progress)
+            report(f"seed {seed}: {rows[seed]['bars']} ({rows[seed]['wall_s']} s)")
+    elif todo:
+        report(f"training seeds {', '.join(str(t[0]) for t in todo)}, {jobs} at a time, {threads} thread(s) each")
+        # spawn, not fork: a forked child would inherit the parent's torch thread pools
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_seed_job, spec_info, run_cfg, out_dir, threads): seed for seed, run_cfg, out_dir in todo}
+            for future, seed in futures.items():
+                rows[seed] = future.result()
+                report(f"seed {seed}: {rows[seed]['bars']} ({rows[seed]['wall_s']} s)")
+    return [rows[seed] for seed in seeds]
 
 
 def summarize(task: str, spec: MachineSpec, cfg: TrainConfig, seeds: list[dict[str, Any]], command: str) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class TrainResult:
     rollbacks: int
     wall: float
     solved_at: int | None  # first step whose batch error was 0 at the top curriculum level
+    gave_up_at: int | None = None  # the step at which `give_up_after` stopped a stalled run
 
 
 def model_options(cfg: TrainConfig) -> ModelOptions:
@@ -129,7 +130,7 @@ def train(
 
     counters: dict[str, Any] = {"step": 0, "skipped": 0, "rollbacks": 0, "consecutive_skips": 0, "zero_streak": 0,
                                 "probe_error": None, "probe_zero": 0, "solved_at": None, "stretched_at": None,
-                                "sharpened_at": None, "wall": 0.0}
+                                "sharpened_at": None, "gave_up_at": None, "wall": 0.0}
     stretched_T = max(spec.timesteps, math.ceil(cfg.stretch_slack * spec.timesteps))
     ckpt_path = out_dir / "checkpoint.pt" if out_dir else None
     metrics_path = out_dir / "metrics.jsonl" if out_dir else None
@@ -244,7 +245,7 @@ def train(
                     counters["solved_at"] = step
             else:
                 counters["zero_streak"] = 0
-            curriculum.update(err_value, step)
+            curriculum.update(_curriculum_error(cfg.curriculum_error, err, complexities, curriculum.difficulty), step)
             counters["step"] = step + 1
             counters["wall"] = time.perf_counter() - t_start
             probed = bool(cfg.probe_every and counters["step"] % cfg.probe_every == 0 and curriculum.at_max)
@@ -289,6 +290,9 @@ def train(
                 break
             if cfg.stop_on_probe and counters["probe_zero"] >= 2:
                 break
+            if cfg.give_up_after and not curriculum.at_max and counters["step"] - curriculum.last_rise >= cfg.give_up_after:
+                counters["gave_up_at"] = counters["step"]
+                break
     finally:
         bar.close()
         if metrics_fh:
@@ -296,7 +300,15 @@ def train(
     if ckpt_path:
         save_checkpoint(ckpt_path, snapshot())
     return TrainResult(model, counters["step"], err_value, curriculum.difficulty, counters["skipped"],
-                       counters["rollbacks"], counters["wall"], counters["solved_at"])
+                       counters["rollbacks"], counters["wall"], counters["solved_at"], counters["gave_up_at"])
+
+
+def _curriculum_error(rule: str, err: torch.Tensor, complexities: torch.Tensor, difficulty: int) -> float:
+    """The error that decides whether D rises: over the whole batch, or over its examples of difficulty ≤ D."""
+    if rule == "batch":
+        return float(err.mean())
+    upto = complexities.to(err.device) <= difficulty  # rule == "current" (TrainConfig checks the choice)
+    return float(err[upto].mean()) if bool(upto.any()) else float("inf")
 
 
 def _probe(model: NRAM, task: Task, spec: MachineSpec, cmax: int, cfg: TrainConfig) -> float:

@@ -14,6 +14,15 @@ from typing import Any, Mapping
 from nramdsl.errors import NramError, Span
 
 
+# The settings that take one of a few words.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "curriculum_error": ("batch", "current"),
+    "loss": ("paper", "footnote4"),
+    "readout": ("halt", "last", "argmax"),
+    "dtype": ("float32", "float64"),
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     task: str = ""  # the task name; the machine's `task` when not given
@@ -27,6 +36,10 @@ class TrainConfig:
     curriculum: bool = True
     curriculum_threshold: float = 0.1
     curriculum_patience: int = 20
+    # Which examples' error moves D [ours; App. B says only "the error rate"]: "batch" = the whole batch, whose
+    # draws reach above D (e ≥ 1 about half the time, 10 % anywhere), so D rises only once the model already
+    # handles harder cases; "current" = the examples of difficulty ≤ D, i.e. D rises once D is learnt.
+    curriculum_error: str = "batch"
     # Gradient clipping [P §4.1]: per-coordinate clamp of activation gradients inside backprop (C1) and a
     # global L2 norm clip before the update (C2). 0 disables either.
     grad_clamp: float = 10.0
@@ -81,6 +94,10 @@ class TrainConfig:
     # early stopping waits for a program that is discrete as well as general [ours].
     probe_discrete: bool = True
     stop_on_probe: bool = False
+    # Give up a run whose curriculum level has not risen for this many steps while below the top level,
+    # so a seed search spends its time on seeds that learn (the paper: most runs "stuck on the starting
+    # curriculum level"; success is a matter of seeds) [ours]. 0 = never.
+    give_up_after: int = 0
     log_every: int = 10
     checkpoint_every: int = 100
     # Non-finite loss or gradients: skip the update; after this many in a row, roll back to the last
@@ -88,6 +105,11 @@ class TrainConfig:
     max_skips: int = 5
     dtype: str = "float32"
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise NramError(f"train setting '{name}' must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
     @staticmethod
     def field_names() -> list[str]:

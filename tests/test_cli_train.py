@@ -129,3 +129,29 @@ def test_every_example_preset_is_valid_and_fits_its_memory(path: Path) -> None:
         cfg = TrainConfig(task=spec.task, **coerce_settings(spec.train, spec.span))
         c = training_complexity(get_task(spec.task), cfg, spec.memory)
         assert 1 <= c and get_task(spec.task).min_memory(c) <= spec.memory
+
+
+def test_reproduce_reuses_finished_seeds_and_runs_jobs_in_parallel(spec_file: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["reproduce", str(spec_file), "--steps", "4", "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")]
+    assert main(base + ["--seeds", "1"]) == 0
+    first = json.loads((tmp_path / "results" / "access.json").read_text())["seeds"][0]
+    seed0 = tmp_path / "runs" / "access-access-s0" / "checkpoint.pt"
+    stamp = seed0.stat().st_mtime_ns
+    capsys.readouterr()
+
+    # two more seeds in two worker processes; seed 0 is reused, not retrained
+    assert main(base + ["--seeds", "3", "--jobs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "seed 0: reusing" in err and "training seeds 1, 2, 2 at a time" in err
+    summary = json.loads((tmp_path / "results" / "access.json").read_text())
+    assert [s["seed"] for s in summary["seeds"]] == [0, 1, 2] and summary["seeds"][0] == first
+    assert seed0.stat().st_mtime_ns == stamp
+    assert all((tmp_path / "runs" / f"access-access-s{s}" / "result.json").exists() for s in (1, 2))
+
+    # other settings, or --fresh, train again
+    assert main(base + ["--seeds", "1", "--option", "lr=0.01"]) == 0
+    assert "seed 0: training" in capsys.readouterr().err
+    assert main(base + ["--seeds", "1", "--option", "lr=0.01", "--fresh"]) == 0
+    assert "seed 0: training" in capsys.readouterr().err
+    assert main(base + ["--seeds", "1", "--jobs", "0"]) == 1

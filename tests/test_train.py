@@ -136,3 +136,30 @@ def test_stretch_phase_starts_after_a_zero_error_streak(spec, tmp_path: Path, mo
     assert [t for _, t in seen] == [3] * 3 + [8] * 5  # ceil(2.5 × 3)
     fitted = get_task("access").min_memory(training_complexity(get_task("access"), cfg, 8))
     assert fitted < 8 and [m for m, _ in seen] == [8] * 3 + [fitted] * 5
+
+
+def test_a_run_stalled_below_the_top_level_gives_up(spec, tmp_path: Path) -> None:
+    """`give_up_after`: no curriculum rise for that many steps below the top level ends the run early."""
+    # threshold 0: no error is below it, so D never rises
+    cfg = small_config(steps=20, complexity=3, curriculum_threshold=0.0, give_up_after=5, noise_eta=0.0)
+    result = train(spec, cfg, tmp_path / "run", spec_info={"source": SPEC})
+    assert result.gave_up_at == 5 and result.steps == 5 and result.level == 1
+    # at the top level (curriculum off) a run never gives up
+    result = train(spec, cfg.replace(curriculum=False), None)
+    assert result.gave_up_at is None and result.steps == 20
+
+
+@pytest.mark.parametrize("rule, expected", [("batch", 0.5), ("current", 1 / 3)])
+def test_curriculum_error_rule_picks_the_examples_that_move_the_level(rule: str, expected: float) -> None:
+    from nramdsl.train import _curriculum_error
+
+    err = torch.tensor([0.0, 0.5, 1.0, 0.5])
+    complexities = torch.tensor([1, 2, 3, 2])
+    assert _curriculum_error(rule, err, complexities, difficulty=2) == pytest.approx(expected)
+
+
+def test_word_settings_must_be_one_of_their_choices() -> None:
+    with pytest.raises(NramError, match="'readout' must be one of halt, last, argmax"):
+        TrainConfig(readout="end")
+    with pytest.raises(NramError, match="'curriculum_error'"):
+        TrainConfig(curriculum_error="level")

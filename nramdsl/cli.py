@@ -152,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # the words after `nramdsl`, for results that record their command
     try:
         return args.command_run(args)
     except NramError as exc:

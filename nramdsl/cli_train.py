@@ -16,6 +16,7 @@ from nramdsl.evaluate import default_complexities, format_table
 from nramdsl.experiment import generalization, run_seeds, summarize
 from nramdsl.ir import MachineSpec
 from nramdsl.loader import load_file
+from nramdsl.results_table import results_table
 from nramdsl.semantics import resolve_machine
 from nramdsl.tasks import available_tasks, get_task
 from nramdsl.train import load_run, load_spec, train, training_complexity
@@ -84,6 +85,9 @@ def _run_train(args: argparse.Namespace) -> int:
     result = train(spec, cfg, out, resume=args.resume, progress=sys.stderr.isatty(), spec_info=info)
     print(f"done: {result.steps} steps in {result.wall:.1f} s ({result.steps / max(result.wall, 1e-9):.1f} steps/s), "
           f"train error {result.train_error:.1%} at difficulty {result.level}, {result.skipped} updates skipped")
+    if result.gave_up_at is not None:
+        print(f"gave up at step {result.gave_up_at}: the curriculum level had not risen for {cfg.give_up_after} steps "
+              f"(give_up_after); most seeds stall like this, so try another --seed")
     if not args.no_eval:
         task = get_task(cfg.task)
         c = training_complexity(task, cfg, spec.memory)
@@ -153,7 +157,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     seeds = run_seeds(spec, cfg, list(range(args.seeds)), args.runs, info, jobs=args.jobs, reuse=not args.fresh,
                       progress=sys.stderr.isatty(),
                       report=lambda line: print(f"[{cfg.task}] {line}", file=sys.stderr, flush=True))
-    command = "nramdsl reproduce " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["reproduce"] else ""
+    command = "nramdsl " + " ".join(shlex.quote(a) for a in args.argv)
     summary = summarize(cfg.task, spec, cfg, seeds, command)
     path = args.results / f"{cfg.task}.json"
     write_json(path, summary)
@@ -162,8 +166,23 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- results
+
+
+def _results_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", type=Path, default=Path("results"), help="folder of TASK.json files (default results/)")
+
+
+def _run_results(args: argparse.Namespace) -> int:
+    if not args.results.is_dir():
+        raise NramError(f"'{args.results}' is not a folder of results (run `nramdsl reproduce` first)")
+    print(results_table(args.results), end="")
+    return 0
+
+
 COMMANDS = [
     Subcommand("train", "train a machine on its task and print the generalization table", _train_arguments, _run_train),
     Subcommand("eval", "evaluate a trained run at larger sizes, optionally discretized", _eval_arguments, _run_eval),
     Subcommand("reproduce", "train several seeds and write results/TASK.json", _reproduce_arguments, _run_reproduce),
+    Subcommand("results", "print results/*.json as a table beside the paper's Table 1", _results_arguments, _run_results),
 ]

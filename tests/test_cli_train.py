@@ -110,6 +110,18 @@ def test_reproduce_scores_every_seed(spec_file: Path, tmp_path: Path, capsys: py
         assert seed["steps"] == 4 and seed["steps_per_s"] > 0
     assert (tmp_path / "runs" / "access-access-s1" / "checkpoint.pt").exists()
 
+    # `nramdsl results` renders the JSON as the README table, beside the paper's row
+    capsys.readouterr()
+    assert main(["results", "--results", str(tmp_path / "results")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    access = next(line for line in lines if line.startswith("| access |"))
+    cells = [c.strip() for c in access.strip("|").split("|")]
+    reached = summary["reached"]
+    assert cells[1].startswith("len(A) ≤ 20") and cells[3] == "2"
+    assert cells[4:8] == [f"{reached[b]}/2" for b in ("train", "generalize", "discrete", "discrete_1000")]
+    assert any(line.startswith("| walkbst |") and "not run" in line for line in lines)
+    assert any(line.startswith("- access: `nramdsl reproduce") for line in lines)
+
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.nram")),
                          ids=lambda p: p.name)

@@ -126,13 +126,20 @@ def _seed_key(spec: MachineSpec, cfg: TrainConfig) -> dict[str, Any]:
 
 
 def finished_seed(spec: MachineSpec, cfg: TrainConfig, out_dir: Path) -> dict[str, Any] | None:
-    """The saved row of a seed trained earlier with exactly this machine and these settings, else None."""
+    """The saved row of a seed trained earlier with this machine and the same settings, else None."""
     path = out_dir / RESULT_FILE
     try:
         saved = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return saved["row"] if saved.get("key") == _seed_key(spec, cfg) else None
+    key = saved.get("key") or {}
+    if key.get("machine") != machine_fingerprint(spec):
+        return None
+    # A setting the saved run did not know had its default then: a new option whose default keeps the old
+    # behaviour does not make finished seeds stale.
+    defaults, now, then = asdict(TrainConfig()), asdict(cfg), key.get("config") or {}
+    same = all(then.get(k, defaults.get(k)) == now.get(k, defaults.get(k)) for k in set(now) | set(then))
+    return saved["row"] if same else None
 
 
 def _train_seed(spec: MachineSpec, cfg: TrainConfig, out_dir: Path, spec_info: dict[str, Any],

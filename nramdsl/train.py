@@ -132,6 +132,7 @@ def train(
                                 "probe_error": None, "probe_zero": 0, "solved_at": None, "stretched_at": None,
                                 "sharpened_at": None, "gave_up_at": None, "wall": 0.0}
     stretched_T = max(spec.timesteps, math.ceil(cfg.stretch_slack * spec.timesteps))
+    stretch_top = max(cmax, math.ceil(cfg.stretch_complexity * cmax))
     ckpt_path = out_dir / "checkpoint.pt" if out_dir else None
     metrics_path = out_dir / "metrics.jsonl" if out_dir else None
 
@@ -184,7 +185,12 @@ def train(
                     stretched or (not cfg.stretch_after and counters["zero_streak"] >= cfg.sharpen_after)):
                 counters["sharpened_at"] = step
             sharpen = counters["sharpened_at"] is not None
-            complexities = curriculum.sample(cfg.batch, data_gen)
+            timesteps = stretched_T if stretched else spec.timesteps
+            if stretched and cfg.stretch_complexity > 1:
+                complexities = torch.randint(1, stretch_top + 1, (cfg.batch,), generator=data_gen)
+                timesteps = max(stretched_T, math.ceil(stretched_T * int(complexities.max()) / cmax))
+            else:
+                complexities = curriculum.sample(cfg.batch, data_gen)
             # "fit": the smallest memory that holds the batch, so a loop that does not halt wraps around
             # and destroys its output within the step budget: the pressure that teaches halting
             batch_M = task.min_memory(int(complexities.max())) if cfg.memory_fit or stretched else M
@@ -192,7 +198,7 @@ def train(
             memory, target, mask = (x.to(device) for x in (batch.memory, batch.target, batch.mask))
             model.train()
             out = model(memory, target, mask, value_entropy=sharpen,
-                        timesteps=stretched_T if stretched else spec.timesteps,
+                        timesteps=timesteps,
                         straight_through=cfg.straight_through and (stretched or not cfg.stretch_after))
             assert out.loss is not None and out.entropy is not None
             # With sharpening on (and `sharpen_attention`) the entropy bonus becomes a penalty. Once the loss
@@ -250,7 +256,7 @@ def train(
             counters["wall"] = time.perf_counter() - t_start
             probed = bool(cfg.probe_every and counters["step"] % cfg.probe_every == 0 and curriculum.at_max)
             if probed:
-                counters["probe_error"] = _probe(model, task, spec, cmax, cfg)
+                counters["probe_error"] = _probe(model, task, spec, cmax, stretch_top if stretched else cmax, cfg)
                 counters["probe_zero"] = counters["probe_zero"] + 1 if counters["probe_error"] == 0 else 0
             if counters["step"] % cfg.log_every == 0 or counters["step"] == cfg.steps or probed:
                 row = {
@@ -311,13 +317,14 @@ def _curriculum_error(rule: str, err: torch.Tensor, complexities: torch.Tensor, 
     return float(err[upto].mean()) if bool(upto.any()) else float("inf")
 
 
-def _probe(model: NRAM, task: Task, spec: MachineSpec, cmax: int, cfg: TrainConfig) -> float:
-    """Error at twice the training complexity with twice the scaled step budget, on a fixed test set.
+def _probe(model: NRAM, task: Task, spec: MachineSpec, cmax: int, trained: int, cfg: TrainConfig) -> float:
+    """Error at twice the largest complexity trained on (`trained`) with twice the step budget scaled from
+    the training complexity `cmax`, on a fixed test set.
 
     A model can reach zero training error with a length-specific schedule that never halts; this
     held-out check at a larger size is what tells an algorithm apart (selection by generalization).
     """
-    budget = scaled_budget(task, 2 * cmax, cmax, spec.memory, spec.timesteps, slack=2.0)
+    budget = scaled_budget(task, 2 * trained, cmax, spec.memory, spec.timesteps, slack=2.0)
     if budget.memory > 4 * spec.memory:  # keep the probe cheap next to a training step
         budget = scaled_budget(task, task.max_complexity(4 * spec.memory), cmax, spec.memory, spec.timesteps, 2.0)
     row = evaluate(model, task, budget, examples=cfg.probe_examples, seed=cfg.seed + 99991,

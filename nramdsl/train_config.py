@@ -81,6 +81,11 @@ class TrainConfig:
     # 0 = off. Training with the long T from the start makes the task itself much harder to find.
     stretch_after: int = 0
     stretch_slack: float = 2.0
+    # In the stretch phase, draw each example's complexity uniformly from 1 … ⌈stretch_complexity × the
+    # training complexity⌉ (memory fitted, T scaled with the batch's largest), so that a program which is
+    # exact only up to the training size meets longer inputs while its attention is still soft [ours].
+    # 1 = the curriculum's draws, as in phase 1.
+    stretch_complexity: float = 1.0
     # Straight-through attention [ours]: one-hot argmax in forward, softmax gradient in backward, from the
     # stretch phase on (from the start when there is none). The forward pass is then the discretized
     # machine, so a fuzzy trick (a half-zero register as a timer) cannot lower the loss.

@@ -91,6 +91,12 @@ def test_bad_input_is_one_clear_error(argv: list[str], message: str, spec_file: 
     assert "Traceback" not in err
 
 
+def test_a_stalled_run_that_gives_up_says_so(spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", str(spec_file), "--out", str(tmp_path / "stalled"), "--no-eval", "--option", "give_up_after=2",
+                 "--option", "curriculum_threshold=0"]) == 0
+    assert "gave up at step 2" in capsys.readouterr().out
+
+
 def test_malformed_option_is_a_usage_error(spec_file: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["train", str(spec_file), "--option", "lr"])
@@ -160,6 +166,14 @@ def test_reproduce_reuses_finished_seeds_and_runs_jobs_in_parallel(spec_file: Pa
     assert [s["seed"] for s in summary["seeds"]] == [0, 1, 2] and summary["seeds"][0] == first
     assert seed0.stat().st_mtime_ns == stamp
     assert all((tmp_path / "runs" / f"access-access-s{s}" / "result.json").exists() for s in (1, 2))
+
+    # a setting added since, at its default, does not make a finished seed stale
+    result = tmp_path / "runs" / "access-access-s0" / "result.json"
+    saved = json.loads(result.read_text())
+    del saved["key"]["config"]["stretch_complexity"]
+    result.write_text(json.dumps(saved))
+    assert main(base + ["--seeds", "1"]) == 0
+    assert "seed 0: reusing" in capsys.readouterr().err
 
     # other settings, or --fresh, train again
     assert main(base + ["--seeds", "1", "--option", "lr=0.01"]) == 0

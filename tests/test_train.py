@@ -163,3 +163,27 @@ def test_word_settings_must_be_one_of_their_choices() -> None:
         TrainConfig(readout="end")
     with pytest.raises(NramError, match="'curriculum_error'"):
         TrainConfig(curriculum_error="level")
+
+
+def test_stretch_complexity_trains_longer_inputs_with_scaled_steps(spec, tmp_path: Path, monkeypatch) -> None:
+    """`stretch_complexity = 2`: stretched batches hold complexities up to 2× the training one, in fitted
+    memory, with the stretched T scaled by the batch's largest complexity."""
+    import nramdsl.train as train_module
+
+    seen: list[tuple[int, int]] = []
+    real_forward = NRAM.forward
+
+    def recording_forward(self, memory, *args, timesteps=None, **kw):
+        seen.append((int(memory.shape[1]), timesteps or self.spec.timesteps))
+        return real_forward(self, memory, *args, timesteps=timesteps, **kw)
+
+    monkeypatch.setattr(NRAM, "forward", recording_forward)
+    monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
+    cfg = small_config(steps=10, complexity=3, curriculum=False, stretch_after=2, stretch_complexity=2.0,
+                       noise_eta=0.0, log_every=1)
+    train(spec, cfg, None)
+    access = get_task("access")
+    assert seen[:2] == [(8, 3), (8, 3)]
+    largest = [m - access.min_memory(1) + 1 for m, _ in seen[2:]]  # access: M = complexity + 2
+    assert all(1 <= c <= 6 for c in largest) and max(largest) > 3
+    assert [t for _, t in seen[2:]] == [max(6, -(-6 * c // 3)) for c in largest]

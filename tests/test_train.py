@@ -38,6 +38,19 @@ def metrics(run: Path) -> list[dict]:
     return rows
 
 
+def record_forward_sizes(monkeypatch) -> list[tuple[int, int]]:
+    """Make every NRAM forward pass append (memory size, timesteps) to the returned list."""
+    seen: list[tuple[int, int]] = []
+    real_forward = NRAM.forward
+
+    def recording_forward(self, memory, *args, timesteps=None, **kw):
+        seen.append((int(memory.shape[1]), timesteps or self.spec.timesteps))
+        return real_forward(self, memory, *args, timesteps=timesteps, **kw)
+
+    monkeypatch.setattr(NRAM, "forward", recording_forward)
+    return seen
+
+
 class Interrupt(Exception):
     pass
 
@@ -115,14 +128,7 @@ def test_stretch_phase_starts_after_a_zero_error_streak(spec, tmp_path: Path, mo
     """After `stretch_after` error-free batches at the top level, batches run with slack × T in fitted memory."""
     import nramdsl.train as train_module
 
-    seen: list[tuple[int, int]] = []
-    real_forward = NRAM.forward
-
-    def recording_forward(self, memory, *args, timesteps=None, **kw):
-        seen.append((int(memory.shape[1]), timesteps or self.spec.timesteps))
-        return real_forward(self, memory, *args, timesteps=timesteps, **kw)
-
-    monkeypatch.setattr(NRAM, "forward", recording_forward)
+    seen = record_forward_sizes(monkeypatch)
     # every batch counts as solved, so the streak is the step count (the curriculum is off: top level at once)
     monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
     cfg = small_config(steps=8, complexity=3, curriculum=False, stretch_after=3, stretch_slack=2.5, noise_eta=0.0,
@@ -170,14 +176,7 @@ def test_stretch_complexity_trains_longer_inputs_with_scaled_steps(spec, tmp_pat
     memory, with the stretched T scaled by the batch's largest complexity."""
     import nramdsl.train as train_module
 
-    seen: list[tuple[int, int]] = []
-    real_forward = NRAM.forward
-
-    def recording_forward(self, memory, *args, timesteps=None, **kw):
-        seen.append((int(memory.shape[1]), timesteps or self.spec.timesteps))
-        return real_forward(self, memory, *args, timesteps=timesteps, **kw)
-
-    monkeypatch.setattr(NRAM, "forward", recording_forward)
+    seen = record_forward_sizes(monkeypatch)
     monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
     cfg = small_config(steps=10, complexity=3, curriculum=False, stretch_after=2, stretch_complexity=2.0,
                        noise_eta=0.0, log_every=1)

@@ -25,8 +25,6 @@ from typing import Any, Callable
 import torch
 
 from nramdsl.checkpoint import write_json
-from nramdsl.circuit_graph import build_graph
-from nramdsl.emit import to_json
 from nramdsl.evaluate import EvalRow, default_complexities, evaluate, scaled_budget
 from nramdsl.ir import MachineSpec
 from nramdsl.model import NRAM, Readout
@@ -111,11 +109,16 @@ RESULT_FILE = "result.json"  # a finished seed's row, beside its checkpoint
 
 
 def machine_fingerprint(spec: MachineSpec) -> str:
-    """A hash of what a trained controller depends on: the circuit graph and every gate's table at M."""
-    h = hashlib.sha256(to_json(build_graph(spec)).encode())
+    """A hash of what a trained controller depends on: sizes, circuit, controller, halting, what `write`
+    returns and every gate's table at M. Not file names or source positions: the same machine loaded
+    through another path (a worker gets an absolute one) or with other comments hashes the same."""
+    shape = {"registers": spec.registers, "memory": spec.memory, "timesteps": spec.timesteps,
+             "circuit": list(spec.circuit), "controller": [spec.controller.kind, spec.controller.hidden],
+             "halt": spec.halt, "write_returns": spec.write_returns}
+    h = hashlib.sha256(json.dumps(shape, sort_keys=True).encode())
     for name in spec.circuit:
-        h.update(name.encode())
         gate = spec.gates[name]
+        h.update(f"{name}:{gate.builtin}:{gate.arity};".encode())
         if not gate.builtin:
             h.update(tabulate(gate, spec.memory).tobytes())
     return h.hexdigest()

@@ -181,3 +181,18 @@ def test_reproduce_reuses_finished_seeds_and_runs_jobs_in_parallel(spec_file: Pa
     assert main(base + ["--seeds", "1", "--option", "lr=0.01", "--fresh"]) == 0
     assert "seed 0: training" in capsys.readouterr().err
     assert main(base + ["--seeds", "1", "--jobs", "0"]) == 1
+
+
+def test_machine_fingerprint_ignores_paths_and_comments_but_not_the_machine(tmp_path: Path) -> None:
+    from nramdsl.experiment import machine_fingerprint
+    from nramdsl.loader import load_machine
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "tiny.nram").write_text(SPEC)
+    (tmp_path / "b" / "tiny.nram").write_text("# the same machine, moved and commented\n\n" + SPEC)
+    a = machine_fingerprint(load_machine(tmp_path / "a" / "tiny.nram", "access"))
+    assert a == machine_fingerprint(load_machine(tmp_path / "b" / "tiny.nram", "access"))
+    assert a != machine_fingerprint(load_machine(tmp_path / "a" / "tiny.nram", "access", {"memory": 9}))
+    (tmp_path / "b" / "tiny.nram").write_text(SPEC.replace("(a + 1) mod M", "(a + 2) mod M"))
+    assert a != machine_fingerprint(load_machine(tmp_path / "b" / "tiny.nram", "access"))

@@ -175,6 +175,8 @@ def train(
     metrics_fh = metrics_path.open("a") if metrics_path else None
     try:
         while counters["step"] < cfg.steps:
+            if cfg.give_up_after and counters["gave_up_at"] is not None:
+                break  # resuming a run that gave up: it stays given up (unless give_up_after is now 0)
             step = counters["step"]
             if cfg.stretch_after and counters["stretched_at"] is None and counters["zero_streak"] >= cfg.stretch_after:
                 counters.update(stretched_at=step, zero_streak=0)

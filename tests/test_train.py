@@ -150,6 +150,11 @@ def test_a_run_stalled_below_the_top_level_gives_up(spec, tmp_path: Path) -> Non
     cfg = small_config(steps=20, complexity=3, curriculum_threshold=0.0, give_up_after=5, noise_eta=0.0)
     result = train(spec, cfg, tmp_path / "run", spec_info={"source": SPEC})
     assert result.gave_up_at == 5 and result.steps == 5 and result.level == 1
+    # resuming it changes nothing; with give_up_after = 0 it trains on
+    result = train(spec, cfg, tmp_path / "run", resume=True, spec_info={"source": SPEC})
+    assert result.gave_up_at == 5 and result.steps == 5
+    result = train(spec, cfg.replace(give_up_after=0), tmp_path / "run", resume=True, spec_info={"source": SPEC})
+    assert result.steps == 20
     # at the top level (curriculum off) a run never gives up
     result = train(spec, cfg.replace(curriculum=False), None)
     assert result.gave_up_at is None and result.steps == 20

@@ -8,6 +8,10 @@ Bars, per seed (each implies the one before it only where noted):
                those test cases (the paper's "perfect" discretization);
   discrete_1000  the discretized model has error 0 at complexity 1,000 (past the paper, which stopped at
                50 for lack of memory; the integer machine makes it cheap).
+
+Success is a matter of seeds (the paper: about 11 % converge), so `run_seeds` is built for a search:
+seeds run in parallel processes, and each finished seed leaves `result.json` in its run directory,
+keyed by its settings and a fingerprint of the machine, so a later, larger search reuses it.
 """
 
 from __future__ import annotations

@@ -196,6 +196,8 @@ def train(
             # "fit": the smallest memory that holds the batch, so a loop that does not halt wraps around
             # and destroys its output within the step budget: the pressure that teaches halting
             batch_M = task.min_memory(int(complexities.max())) if cfg.memory_fit or stretched else M
+            if stretched and cfg.stretch_memory == "range" and batch_M < M:
+                batch_M = int(torch.randint(batch_M, M + 1, (1,), generator=data_gen))
             batch = task.generate(complexities, batch_M, cfg.batch, data_gen)
             memory, target, mask = (x.to(device) for x in (batch.memory, batch.target, batch.mask))
             model.train()

@@ -17,6 +17,7 @@ from nramdsl.errors import NramError, Span
 # The settings that take one of a few words.
 CHOICES: dict[str, tuple[str, ...]] = {
     "curriculum_error": ("batch", "current"),
+    "stretch_memory": ("fit", "range"),
     "loss": ("paper", "footnote4"),
     "readout": ("halt", "last", "argmax"),
     "dtype": ("float32", "float64"),
@@ -86,6 +87,11 @@ class TrainConfig:
     # exact only up to the training size meets longer inputs while its attention is still soft [ours].
     # 1 = the curriculum's draws, as in phase 1.
     stretch_complexity: float = 1.0
+    # Memory in the stretch phase: "fit" = the smallest that holds the batch; "range" = uniform between
+    # that and the machine's M, per batch, so that a program tuned to one exact size (measured: Increment
+    # exact with M = n + 1, 100 % wrong with M = 16) meets both, while a loop that does not halt still
+    # wraps in the small ones [ours].
+    stretch_memory: str = "fit"
     # Straight-through attention [ours]: one-hot argmax in forward, softmax gradient in backward, from the
     # stretch phase on (from the start when there is none). The forward pass is then the discretized
     # machine, so a fuzzy trick (a half-zero register as a timer) cannot lower the loss.

@@ -191,3 +191,16 @@ def test_stretch_complexity_trains_longer_inputs_with_scaled_steps(spec, tmp_pat
     largest = [m - access.min_memory(1) + 1 for m, _ in seen[2:]]  # access: M = complexity + 2
     assert all(1 <= c <= 6 for c in largest) and max(largest) > 3
     assert [t for _, t in seen[2:]] == [max(6, -(-6 * c // 3)) for c in largest]
+
+
+def test_stretch_memory_range_draws_sizes_between_fitted_and_the_machine(spec, tmp_path: Path, monkeypatch) -> None:
+    import nramdsl.train as train_module
+
+    seen = record_forward_sizes(monkeypatch)
+    monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
+    cfg = small_config(steps=40, complexity=3, curriculum=False, stretch_after=2, stretch_memory="range",
+                       noise_eta=0.0, log_every=5)
+    train(spec, cfg, None)
+    fitted = get_task("access").min_memory(3)  # 5: every batch at complexity 3 without a curriculum
+    sizes = {m for m, _ in seen[2:]}
+    assert seen[:2] == [(8, 3), (8, 3)] and sizes <= set(range(fitted, 9)) and len(sizes) > 2

@@ -20,7 +20,7 @@ from nramdsl.results_table import results_table
 from nramdsl.semantics import resolve_machine
 from nramdsl.tasks import available_tasks, get_task
 from nramdsl.train import load_run, load_spec, train, training_complexity
-from nramdsl.train_config import TrainConfig, coerce_settings
+from nramdsl.train_config import CHOICES, TrainConfig, coerce_settings
 
 
 def _option(text: str) -> tuple[str, str]:
@@ -110,7 +110,7 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slack", type=float, default=2.0, help="multiplier on the scaled step budget (default 2)")
     p.add_argument("--discretize", action="store_true", help="also run the discretized model on the integer machine")
     p.add_argument("--big", type=int, default=0, help="with --discretize, also run the integer machine alone at this complexity")
-    p.add_argument("--readout", choices=["halt", "last", "argmax"], help="read-out rule (default: the run's)")
+    p.add_argument("--readout", choices=CHOICES["readout"], help="read-out rule (default: the run's)")
     p.add_argument("--examples", type=int, default=64, help="test cases per row")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -32,3 +34,11 @@ def test_bench_kernels_times_every_class() -> None:
                        "--threads", "1")
     assert all(r["M"] == 8 and r["fast_ms"] > 0 and r["generic_ms"] > 0 for r in rows)
     assert {"shift", "add-fft", "add-direct", "lt", "eq", "min", "max"} <= {r["class"] for r in rows}
+
+
+def test_bench_train_reports_throughput_per_device_and_batch() -> None:
+    rows = _json_lines(str(BENCH / "bench_train.py"), "--spec", str(BENCH.parent / "tests" / "specs" / "tiny.nram"),
+                       "--batch", "2", "4", "--steps", "2", "--threads", "1")
+    assert [(r["device"], r["batch"], r["steps"]) for r in rows] == [("cpu", 2, 2), ("cpu", 4, 2)]
+    assert all(r["steps_per_s"] > 0 and r["examples_per_s"] == pytest.approx(r["steps_per_s"] * r["batch"], rel=0.01)
+               for r in rows)

@@ -30,15 +30,21 @@ def test_one_hots_and_batches(x: torch.Tensor, batch: torch.Tensor) -> None:
     assert batch.shape == (4, 5) and torch.allclose(batch.sum(-1), torch.ones(4, dtype=torch.float64))
 
 
+# Hypothesis draws small indices far more often than large ones, and how often depends on its version
+# (measured: 11 of the first 100 derandomized draws had mode 3 here, none with the Hypothesis of another
+# machine). A large budget makes each search below succeed on any version; `find` stops at the first hit.
+SEARCH = settings(database=None, derandomize=True, max_examples=2000)
+
+
 def test_failures_shrink_to_one_hot() -> None:
     """The minimal distribution whose mode is 3 is one-hot(3): the easiest counterexample to read."""
-    found = find(distributions(8), lambda p: int(p.argmax()) == 3, settings=settings(database=None, derandomize=True))
+    found = find(distributions(8), lambda p: int(p.argmax()) == 3, settings=SEARCH)
     assert torch.equal(found, torch.eye(8, dtype=torch.float64)[3])
     assert torch.equal(find(distributions(8), lambda p: True), torch.eye(8, dtype=torch.float64)[0])
 
 
 def test_mixtures_and_uniform_are_drawn() -> None:
-    mixed = find(distributions(6), lambda p: bool((p > 0).sum() == 2), settings=settings(database=None, derandomize=True))
+    mixed = find(distributions(6), lambda p: bool((p > 0).sum() == 2), settings=SEARCH)
     assert (mixed > 0).sum() == 2
     uniform = find(distributions(6), lambda p: bool(torch.allclose(p, torch.full((6,), 1 / 6, dtype=torch.float64))))
     assert uniform.min() > 0

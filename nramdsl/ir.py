@@ -20,7 +20,7 @@ READ = "read"
 WRITE = "write"
 BUILTIN_GATES: tuple[str, ...] = (READ, WRITE)
 
-WriteReturns = Literal["zero", "value", "address"]
+WriteReturns = Literal["zero", "value", "address", "old"]
 HaltMode = Literal["learned", "never"]
 ControllerKind = Literal["mlp", "lstm"]
 

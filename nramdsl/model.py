@@ -271,12 +271,14 @@ class NRAM(nn.Module):
                 out = torch.bmm(args[:, 0:1], mem)[:, 0]
             elif gate.builtin == WRITE:
                 p, v = args[:, 0], args[:, 1]
+                if self.spec.write_returns == "old":  # the cell's content before this write: READ(p)
+                    out = torch.bmm(p.unsqueeze(1), mem)[:, 0]
                 mem = (1 - p).unsqueeze(2) * mem + p.unsqueeze(2) * v.unsqueeze(1)
                 if self.spec.write_returns == "value":
                     out = v
                 elif self.spec.write_returns == "address":
                     out = p
-                else:
+                elif self.spec.write_returns == "zero":
                     out = self._one_hot(0, B, M, regs)
                 if clamp is not None and mem.requires_grad:
                     mem.register_hook(lambda g, c=clamp: g.clamp(-c, c))

@@ -80,8 +80,9 @@ class ReferenceMachine:
                 out = mem[rows, args[0]]
             elif gate.builtin == WRITE:
                 p, v = args
+                before = mem[rows, p]  # a copy: fancy indexing
                 mem[rows, p] = v
-                out = {"zero": np.zeros(B, dtype=np.int64), "value": v, "address": p}[self.spec.write_returns]
+                out = {"zero": np.zeros(B, dtype=np.int64), "value": v, "address": p, "old": before}[self.spec.write_returns]
             elif gate.arity == 0:
                 out = np.full(B, self.constants[i], dtype=np.int64)
             else:

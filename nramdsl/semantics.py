@@ -70,7 +70,7 @@ OVERRIDE_KEYS = {"M": "memory", "memory": "memory", "R": "registers", "registers
 CONTROLLERS = ("lstm", "mlp")
 CONTROLLER_ARGS = {"hidden": 64}  # the only controller argument, and its default
 HALT_MODES = ("learned", "never")
-WRITE_RETURNS = ("zero", "value", "address")
+WRITE_RETURNS = ("zero", "value", "address", "old")
 
 _VIA = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 

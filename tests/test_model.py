@@ -39,7 +39,7 @@ def random_choices(model: NRAM, B: int, rng: np.random.Generator) -> tuple[np.nd
 
 
 @pytest.mark.parametrize("file,name", example_machines())
-@pytest.mark.parametrize("write_returns", ["zero", "value", "address"])
+@pytest.mark.parametrize("write_returns", ["zero", "value", "address", "old"])
 def test_hard_step_matches_reference_machine(file: str, name: str, write_returns: str) -> None:
     spec = dataclasses.replace(machine(file, name), write_returns=write_returns)
     M, B = spec.memory, 5

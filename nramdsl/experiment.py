@@ -11,7 +11,10 @@ Bars, per seed (each implies the one before it only where noted):
 
 Success is a matter of seeds (the paper: about 11 % converge), so `run_seeds` is built for a search:
 seeds run in parallel processes, and each finished seed leaves `result.json` in its run directory,
-keyed by its settings and a fingerprint of the machine, so a later, larger search reuses it.
+keyed by its settings and a fingerprint of the machine, so a later, larger search reuses it. A larger
+step budget reuses too: a run that stopped on its own (gave up, or stopped on its probe) before its old
+budget is what a run with the larger budget would be, and a run that used its whole budget is resumed
+from its checkpoint (resume is exact, so this equals a fresh run with the larger budget).
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -82,11 +84,10 @@ def generalization(
 
 
 def run_seed(spec: MachineSpec, cfg: TrainConfig, out_dir: Path | None, spec_info: dict[str, Any],
-             progress: bool = False) -> dict[str, Any]:
+             progress: bool = False, resume: bool = False) -> dict[str, Any]:
     task = get_task(cfg.task or spec.task or "")
-    t0 = time.perf_counter()
-    result = train(spec, cfg, out_dir, progress=progress, spec_info=spec_info)
-    wall = time.perf_counter() - t0
+    result = train(spec, cfg, out_dir, resume=resume, progress=progress, spec_info=spec_info)
+    wall = result.wall  # training time, summed over resumes
     c = training_complexity(task, cfg, spec.memory)
     report = generalization(result.model, task, spec, c, readout=cfg.readout)  # type: ignore[arg-type]
     big = [r for r in report.rows if r.complexity == BIG]
@@ -132,35 +133,48 @@ def _seed_key(spec: MachineSpec, cfg: TrainConfig) -> dict[str, Any]:
     return {"config": asdict(cfg), "machine": machine_fingerprint(spec)}
 
 
-def finished_seed(spec: MachineSpec, cfg: TrainConfig, out_dir: Path) -> dict[str, Any] | None:
-    """The saved row of a seed trained earlier with this machine and the same settings, else None."""
-    path = out_dir / RESULT_FILE
+@dataclass(frozen=True)
+class Saved:
+    """What a seed's run directory holds for these settings: a row to reuse as it is, or a run to resume."""
+
+    row: dict[str, Any] | None = None
+    extend: bool = False  # resume the run: only the step budget grew, past a run that used all of its own
+
+
+def saved_seed(spec: MachineSpec, cfg: TrainConfig, out_dir: Path) -> Saved:
+    """The saved result of a seed trained earlier on this machine with the same settings, up to `steps`."""
     try:
-        saved = json.loads(path.read_text())
+        saved = json.loads((out_dir / RESULT_FILE).read_text())
     except (OSError, ValueError):
-        return None
+        return Saved()
     key = saved.get("key") or {}
     if key.get("machine") != machine_fingerprint(spec):
-        return None
+        return Saved()
     # A setting the saved run did not know had its default then: a new option whose default keeps the old
     # behaviour does not make finished seeds stale.
     defaults, now, then = asdict(TrainConfig()), asdict(cfg), key.get("config") or {}
-    same = all(then.get(k, defaults.get(k)) == now.get(k, defaults.get(k)) for k in set(now) | set(then))
-    return saved["row"] if same else None
+    if any(then.get(k, defaults.get(k)) != now.get(k, defaults.get(k)) for k in (set(now) | set(then)) - {"steps"}):
+        return Saved()
+    row, budget = saved["row"], then.get("steps", defaults["steps"])
+    if budget == cfg.steps or row["steps"] < budget and row["steps"] <= cfg.steps:
+        return Saved(row=row)  # the same budget, or a run that stopped by itself within both budgets
+    if row["steps"] == budget < cfg.steps and (out_dir / "checkpoint.pt").exists():
+        return Saved(extend=True)
+    return Saved()
 
 
 def _train_seed(spec: MachineSpec, cfg: TrainConfig, out_dir: Path, spec_info: dict[str, Any],
-                progress: bool = False) -> dict[str, Any]:
+                progress: bool = False, resume: bool = False) -> dict[str, Any]:
     (out_dir / RESULT_FILE).unlink(missing_ok=True)  # the run directory is about to be rewritten
-    row = run_seed(spec, cfg, out_dir, spec_info, progress=progress)
+    row = run_seed(spec, cfg, out_dir, spec_info, progress=progress, resume=resume)
     write_json(out_dir / RESULT_FILE, {"key": _seed_key(spec, cfg), "row": row})
     return row
 
 
-def _seed_job(spec_info: dict[str, Any], cfg: TrainConfig, out_dir: Path, threads: int) -> dict[str, Any]:
+def _seed_job(spec_info: dict[str, Any], cfg: TrainConfig, out_dir: Path, threads: int, resume: bool) -> dict[str, Any]:
     """One seed in a worker process: the machine is rebuilt from its file (specs hold compiled gates)."""
     torch.set_num_threads(threads)
-    return _train_seed(load_spec(spec_info), cfg, out_dir, spec_info)
+    return _train_seed(load_spec(spec_info), cfg, out_dir, spec_info, resume=resume)
 
 
 def run_seeds(spec: MachineSpec, cfg: TrainConfig, seeds: list[int], runs: Path, spec_info: dict[str, Any], *,
@@ -168,30 +182,34 @@ def run_seeds(spec: MachineSpec, cfg: TrainConfig, seeds: list[int], runs: Path,
               report: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
     """Train and score every seed (in `jobs` processes, one share of the cores each) and return the rows in
     seed order. A seed whose run directory holds a result for the same machine and settings is not
-    trained again (unless `reuse` is off), so adding seeds costs only the new ones."""
+    trained again (unless `reuse` is off), so adding seeds costs only the new ones; with a larger step
+    budget, only the runs that used all of the old one train on, from their checkpoints."""
     rows: dict[int, dict[str, Any]] = {}
-    todo: list[tuple[int, TrainConfig, Path]] = []
+    todo: list[tuple[int, TrainConfig, Path, bool]] = []
     for seed in seeds:
         run_cfg = cfg.replace(seed=seed)
         out_dir = runs / f"{spec.name}-{cfg.task}-s{seed}"
-        row = finished_seed(spec, run_cfg, out_dir) if reuse else None
-        if row is not None:
-            report(f"seed {seed}: reusing {out_dir / RESULT_FILE}: {row['bars']}")
-            rows[seed] = row
+        saved = saved_seed(spec, run_cfg, out_dir) if reuse else Saved()
+        if saved.row is not None:
+            report(f"seed {seed}: reusing {out_dir / RESULT_FILE}: {saved.row['bars']}")
+            rows[seed] = saved.row
         else:
-            todo.append((seed, run_cfg, out_dir))
+            if saved.extend:
+                report(f"seed {seed}: resuming {out_dir} to {run_cfg.steps} steps")
+            todo.append((seed, run_cfg, out_dir, saved.extend))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = max(1, cores // max(jobs, 1))
     if jobs <= 1:
-        for seed, run_cfg, out_dir in todo:
+        for seed, run_cfg, out_dir, resume in todo:
             report(f"seed {seed}: training {run_cfg.steps} steps")
-            rows[seed] = _train_seed(spec, run_cfg, out_dir, spec_info, progress)
+            rows[seed] = _train_seed(spec, run_cfg, out_dir, spec_info, progress, resume)
             report(f"seed {seed}: {rows[seed]['bars']} ({rows[seed]['wall_s']} s)")
     elif todo:
         report(f"training seeds {', '.join(str(t[0]) for t in todo)}, {jobs} at a time, {threads} thread(s) each")
         # spawn, not fork: a forked child would inherit the parent's torch thread pools
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_seed_job, spec_info, run_cfg, out_dir, threads): seed for seed, run_cfg, out_dir in todo}
+            futures = {pool.submit(_seed_job, spec_info, run_cfg, out_dir, threads, resume): seed
+                       for seed, run_cfg, out_dir, resume in todo}
             for future, seed in futures.items():
                 rows[seed] = future.result()
                 report(f"seed {seed}: {rows[seed]['bars']} ({rows[seed]['wall_s']} s)")

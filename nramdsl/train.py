@@ -130,7 +130,7 @@ def train(
 
     counters: dict[str, Any] = {"step": 0, "skipped": 0, "rollbacks": 0, "consecutive_skips": 0, "zero_streak": 0,
                                 "probe_error": None, "probe_zero": 0, "solved_at": None, "stretched_at": None,
-                                "sharpened_at": None, "gave_up_at": None, "wall": 0.0}
+                                "sharpened_at": None, "gave_up_at": None, "stopped": None, "wall": 0.0}
     stretched_T = max(spec.timesteps, math.ceil(cfg.stretch_slack * spec.timesteps))
     stretch_top = max(cmax, math.ceil(cfg.stretch_complexity * cmax))
     ckpt_path = out_dir / "checkpoint.pt" if out_dir else None
@@ -158,14 +158,18 @@ def train(
 
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        if resume and ckpt_path and ckpt_path.exists():
-            restore(load_checkpoint(ckpt_path))
+        resuming = resume and ckpt_path is not None and ckpt_path.exists()
+        if resuming:
+            restore(load_checkpoint(ckpt_path))  # type: ignore[arg-type]
             _truncate_metrics(metrics_path, counters["step"])  # type: ignore[arg-type]
-        else:
-            if metrics_path and metrics_path.exists():
-                metrics_path.unlink()
-            write_json(out_dir / "config.json", {"train": asdict(cfg), "spec": spec_info or {}, "task": task.name,
-                                                  "complexity": cmax, "memory": M, "timesteps": spec.timesteps})
+            # the run's spec as first saved: a resume through `reproduce` passes the same, the CLI none
+            spec_info = spec_info or json.loads((out_dir / "config.json").read_text()).get("spec", {})
+        elif metrics_path and metrics_path.exists():
+            metrics_path.unlink()
+        # the settings now in force (a resume may have raised `steps`)
+        write_json(out_dir / "config.json", {"train": asdict(cfg), "spec": spec_info or {}, "task": task.name,
+                                              "complexity": cmax, "memory": M, "timesteps": spec.timesteps})
+        if not resuming:
             save_checkpoint(ckpt_path, snapshot())  # type: ignore[arg-type]
     last_good = snapshot() if out_dir is None else None
 
@@ -175,8 +179,12 @@ def train(
     metrics_fh = metrics_path.open("a") if metrics_path else None
     try:
         while counters["step"] < cfg.steps:
+            # Resuming a run that ended itself: it stays ended, as an uninterrupted run would (unless the
+            # rule that ended it is now off), so a longer budget changes nothing for it.
             if cfg.give_up_after and counters["gave_up_at"] is not None:
-                break  # resuming a run that gave up: it stays given up (unless give_up_after is now 0)
+                break
+            if counters["stopped"] == "zero" and cfg.stop_after_zero or counters["stopped"] == "probe" and cfg.stop_on_probe:
+                break
             step = counters["step"]
             if cfg.stretch_after and counters["stretched_at"] is None and counters["zero_streak"] >= cfg.stretch_after:
                 counters.update(stretched_at=step, zero_streak=0)
@@ -297,8 +305,10 @@ def train(
             else:
                 need = cfg.stop_after_zero + (cfg.sharpen_after if cfg.sharpen_coef > 0 else 0)
             if cfg.stop_after_zero and need >= 0 and counters["zero_streak"] >= need:
+                counters["stopped"] = "zero"
                 break
             if cfg.stop_on_probe and counters["probe_zero"] >= 2:
+                counters["stopped"] = "probe"
                 break
             if cfg.give_up_after and not curriculum.at_max and counters["step"] - curriculum.last_rise >= cfg.give_up_after:
                 counters["gave_up_at"] = counters["step"]

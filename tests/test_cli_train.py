@@ -183,6 +183,40 @@ def test_reproduce_reuses_finished_seeds_and_runs_jobs_in_parallel(spec_file: Pa
     assert main(base + ["--seeds", "1", "--jobs", "0"]) == 1
 
 
+def test_a_larger_budget_resumes_the_runs_that_used_theirs_and_reuses_the_rest(spec_file: Path, tmp_path: Path,
+                                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    def reproduce(runs: str, steps: int, *options: str) -> list[dict]:
+        argv = ["reproduce", str(spec_file), "--seeds", "1", "--steps", str(steps), "--results", str(tmp_path / runs),
+                "--runs", str(tmp_path / runs)]
+        assert main(argv + [a for o in options for a in ("--option", o)]) == 0
+        return json.loads((tmp_path / runs / "access.json").read_text())["seeds"]
+
+    def same(a: dict, b: dict) -> bool:
+        timing = {"wall_s", "steps_per_s"}
+        return {k: v for k, v in a.items() if k not in timing} == {k: v for k, v in b.items() if k not in timing}
+
+    reproduce("grown", 4)
+    capsys.readouterr()
+    grown = reproduce("grown", 9)
+    assert "seed 0: resuming" in capsys.readouterr().err
+    fresh = reproduce("fresh", 9)
+    assert grown[0]["steps"] == 9 and same(grown[0], fresh[0])
+    model_a, config = load_run(tmp_path / "grown" / "access-access-s0")
+    model_b, _ = load_run(tmp_path / "fresh" / "access-access-s0")
+    assert config["train"]["steps"] == 9
+    assert all(torch.equal(p, q) for p, q in zip(model_a.parameters(), model_b.parameters()))
+
+    # a run that gave up within its budget is what a longer run would be: reused as it is
+    stalled = ("give_up_after=2", "curriculum_threshold=0")
+    first = reproduce("stalled", 4, *stalled)
+    capsys.readouterr()
+    assert first[0]["gave_up_at_step"] == 2 and reproduce("stalled", 50, *stalled) == first
+    assert "seed 0: reusing" in capsys.readouterr().err
+    # a smaller budget than the run used trains again
+    reproduce("grown", 5)
+    assert "seed 0: training" in capsys.readouterr().err
+
+
 def test_machine_fingerprint_ignores_paths_and_comments_but_not_the_machine(tmp_path: Path) -> None:
     from nramdsl.experiment import machine_fingerprint
     from nramdsl.loader import load_machine

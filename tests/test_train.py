@@ -144,6 +144,21 @@ def test_stretch_phase_starts_after_a_zero_error_streak(spec, tmp_path: Path, mo
     assert fitted < 8 and [m for m, _ in seen] == [8] * 3 + [fitted] * 5
 
 
+def test_a_run_that_stopped_early_stays_stopped_when_resumed_with_a_larger_budget(spec, tmp_path: Path, monkeypatch) -> None:
+    import nramdsl.train as train_module
+
+    monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
+    cfg = small_config(steps=12, curriculum=False, stop_after_zero=4, noise_eta=0.0)
+    result = train(spec, cfg, tmp_path / "run", spec_info={"source": SPEC})
+    assert result.steps == 4  # every batch is error-free: stopped after 4, not at the budget
+    again = train(spec, cfg.replace(steps=40), tmp_path / "run", resume=True)
+    assert again.steps == 4
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["steps"] == 40
+    assert load_run(tmp_path / "run")[1]["spec"] == {"source": SPEC}  # a resume keeps the saved spec
+    # with the rule off, it trains on
+    assert train(spec, cfg.replace(steps=6, stop_after_zero=0), tmp_path / "run", resume=True).steps == 6
+
+
 def test_a_run_stalled_below_the_top_level_gives_up(spec, tmp_path: Path) -> None:
     """`give_up_after`: no curriculum rise for that many steps below the top level ends the run early."""
     # threshold 0: no error is below it, so D never rises

@@ -162,7 +162,7 @@ def train(
         if resuming:
             restore(load_checkpoint(ckpt_path))  # type: ignore[arg-type]
             _truncate_metrics(metrics_path, counters["step"])  # type: ignore[arg-type]
-            # the run's spec as first saved: a resume through `reproduce` passes the same, the CLI none
+            # keep the spec saved at the start when the caller passes none (train(..., resume=True) from Python)
             spec_info = spec_info or json.loads((out_dir / "config.json").read_text()).get("spec", {})
         elif metrics_path and metrics_path.exists():
             metrics_path.unlink()

@@ -86,8 +86,10 @@ def _run_train(args: argparse.Namespace) -> int:
     print(f"done: {result.steps} steps in {result.wall:.1f} s ({result.steps / max(result.wall, 1e-9):.1f} steps/s), "
           f"train error {result.train_error:.1%} at difficulty {result.level}, {result.skipped} updates skipped")
     if result.gave_up_at is not None:
-        print(f"gave up at step {result.gave_up_at}: the curriculum level had not risen for {cfg.give_up_after} steps "
-              f"(give_up_after); most seeds stall like this, so try another --seed")
+        why = (f"the training task was not solved within {cfg.solve_within} steps (solve_within)"
+               if result.stopped == "unsolved" else
+               f"the curriculum level had not risen for {cfg.give_up_after} steps (give_up_after)")
+        print(f"gave up at step {result.gave_up_at}: {why}; most seeds stall like this, so try another --seed")
     if not args.no_eval:
         task = get_task(cfg.task)
         c = training_complexity(task, cfg, spec.memory)

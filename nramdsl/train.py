@@ -44,7 +44,8 @@ class TrainResult:
     rollbacks: int
     wall: float
     solved_at: int | None  # first step whose batch error was 0 at the top curriculum level
-    gave_up_at: int | None = None  # the step at which `give_up_after` stopped a stalled run
+    gave_up_at: int | None = None  # the step at which `give_up_after` or `solve_within` stopped the run
+    stopped: str | None = None  # why it ended early: stalled | unsolved | zero | probe (None: at its budget)
 
 
 def model_options(cfg: TrainConfig) -> ModelOptions:
@@ -181,7 +182,7 @@ def train(
         while counters["step"] < cfg.steps:
             # Resuming a run that ended itself: it stays ended, as an uninterrupted run would (unless the
             # rule that ended it is now off), so a longer budget changes nothing for it.
-            if cfg.give_up_after and counters["gave_up_at"] is not None:
+            if counters["gave_up_at"] is not None and (cfg.give_up_after or cfg.solve_within):
                 break
             if counters["stopped"] == "zero" and cfg.stop_after_zero or counters["stopped"] == "probe" and cfg.stop_on_probe:
                 break
@@ -311,7 +312,10 @@ def train(
                 counters["stopped"] = "probe"
                 break
             if cfg.give_up_after and not curriculum.at_max and counters["step"] - curriculum.last_rise >= cfg.give_up_after:
-                counters["gave_up_at"] = counters["step"]
+                counters.update(gave_up_at=counters["step"], stopped="stalled")
+                break
+            if cfg.solve_within and counters["solved_at"] is None and counters["step"] >= cfg.solve_within:
+                counters.update(gave_up_at=counters["step"], stopped="unsolved")
                 break
     finally:
         bar.close()
@@ -320,7 +324,8 @@ def train(
     if ckpt_path:
         save_checkpoint(ckpt_path, snapshot())
     return TrainResult(model, counters["step"], err_value, curriculum.difficulty, counters["skipped"],
-                       counters["rollbacks"], counters["wall"], counters["solved_at"], counters["gave_up_at"])
+                       counters["rollbacks"], counters["wall"], counters["solved_at"], counters["gave_up_at"],
+                       counters["stopped"])
 
 
 def _curriculum_error(rule: str, err: torch.Tensor, complexities: torch.Tensor, difficulty: int) -> float:

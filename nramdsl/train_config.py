@@ -109,6 +109,10 @@ class TrainConfig:
     # so a seed search spends its time on seeds that learn (the paper: most runs "stuck on the starting
     # curriculum level"; success is a matter of seeds) [ours]. 0 = never.
     give_up_after: int = 0
+    # Give up a run that has not solved its training task (an error-free batch at the top level) within
+    # this many steps [ours]. The stall rule above never fires without a curriculum (the top level from
+    # step 0); Swap, which trains best that way, solves within a few hundred steps or not at all. 0 = never.
+    solve_within: int = 0
     log_every: int = 10
     checkpoint_every: int = 100
     # Non-finite loss or gradients: skip the update; after this many in a row, roll back to the last

@@ -94,7 +94,10 @@ def test_bad_input_is_one_clear_error(argv: list[str], message: str, spec_file: 
 def test_a_stalled_run_that_gives_up_says_so(spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", str(spec_file), "--out", str(tmp_path / "stalled"), "--no-eval", "--option", "give_up_after=2",
                  "--option", "curriculum_threshold=0"]) == 0
-    assert "gave up at step 2" in capsys.readouterr().out
+    assert "gave up at step 2: the curriculum level had not risen for 2 steps" in capsys.readouterr().out
+    assert main(["train", str(spec_file), "--out", str(tmp_path / "unsolved"), "--no-eval", "--option", "solve_within=3",
+                 "--option", "curriculum=false", "--option", "curriculum_threshold=0"]) == 0
+    assert "gave up at step 3: the training task was not solved within 3 steps" in capsys.readouterr().out
 
 
 def test_malformed_option_is_a_usage_error(spec_file: Path) -> None:

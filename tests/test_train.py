@@ -175,6 +175,21 @@ def test_a_run_stalled_below_the_top_level_gives_up(spec, tmp_path: Path) -> Non
     assert result.gave_up_at is None and result.steps == 20
 
 
+def test_a_run_that_has_not_solved_its_task_within_solve_within_gives_up(spec, tmp_path: Path, monkeypatch) -> None:
+    """`solve_within` covers what `give_up_after` cannot: a run at the top level from the start."""
+    import nramdsl.train as train_module
+
+    cfg = small_config(steps=20, curriculum=False, solve_within=6, noise_eta=0.0)
+    monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.ones(pred.shape[0]))
+    result = train(spec, cfg, tmp_path / "run", spec_info={"source": SPEC})
+    assert (result.gave_up_at, result.steps, result.stopped) == (6, 6, "unsolved")
+    assert train(spec, cfg.replace(steps=40), tmp_path / "run", resume=True).steps == 6  # stays given up
+    # a run that solves its task (one error-free batch) in time trains on to its budget
+    monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
+    result = train(spec, cfg, None)
+    assert result.gave_up_at is None and result.solved_at is not None and result.steps == 20
+
+
 @pytest.mark.parametrize("rule, expected", [("batch", 0.5), ("current", 1 / 3)])
 def test_curriculum_error_rule_picks_the_examples_that_move_the_level(rule: str, expected: float) -> None:
     from nramdsl.train import _curriculum_error

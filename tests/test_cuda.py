@@ -26,7 +26,7 @@ from nramdsl.testing import paper_gates
 from nramdsl.train import load_run, train
 from nramdsl.train_config import TrainConfig
 from test_kernels import random_dists
-from test_model import example_machines, machine, random_choices
+from test_model import EXAMPLES, example_machines, machine, random_choices
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -130,8 +130,8 @@ class Interrupt(Exception):
 def test_a_cuda_run_resumes_and_is_evaluated_on_the_cpu(tmp_path: Path) -> None:
     spec = dataclasses.replace(machine("copy.nram"), memory=12, timesteps=8)
     cfg = _config("cuda")  # with gradient noise: the CUDA generator's state must survive the checkpoint
-    full_losses, full = _losses(spec, cfg, tmp_path / "full", spec_info={"path": str(Path("examples/copy.nram").resolve()),
-                                                                          "overrides": {"M": 12, "T": 8}})
+    info = {"path": str(EXAMPLES / "copy.nram"), "overrides": {"M": 12, "T": 8}}
+    full_losses, full = _losses(spec, cfg, tmp_path / "full", spec_info=info)
 
     def crash(row: dict) -> None:
         if row["step"] == 10:  # after the checkpoint at step 6

@@ -143,6 +143,11 @@ class NRAMOutput:
         return reached.float().argmax(dim=1)
 
 
+def _read(pointer: torch.Tensor, mem: torch.Tensor) -> torch.Tensor:
+    """READ (paper §3.2): 𝓜ᵀp, the memory rows mixed by the pointer distribution; [B, M] from [B, M, M]."""
+    return torch.bmm(pointer.unsqueeze(1), mem)[:, 0]
+
+
 def _renormalize(x: torch.Tensor) -> torch.Tensor:
     """Divide by the row sum in forward, identity in backward (paper footnote 5)."""
     return x + (x / x.sum(dim=-1, keepdim=True).clamp_min(1e-30) - x).detach()
@@ -268,18 +273,19 @@ class NRAM(nn.Module):
                 if i:
                     args = args + torch.bmm(w_in[:, s0:s1, R : R + i], torch.stack(outs, dim=1))
             if gate.builtin == READ:
-                out = torch.bmm(args[:, 0:1], mem)[:, 0]
+                out = _read(args[:, 0], mem)
             elif gate.builtin == WRITE:
                 p, v = args[:, 0], args[:, 1]
-                if self.spec.write_returns == "old":  # the cell's content before this write: READ(p)
-                    out = torch.bmm(p.unsqueeze(1), mem)[:, 0]
-                mem = (1 - p).unsqueeze(2) * mem + p.unsqueeze(2) * v.unsqueeze(1)
-                if self.spec.write_returns == "value":
+                # what WRITE passes on is fixed before the write: "old" is the cell's content before it
+                if self.spec.write_returns == "old":
+                    out = _read(p, mem)
+                elif self.spec.write_returns == "value":
                     out = v
                 elif self.spec.write_returns == "address":
                     out = p
-                elif self.spec.write_returns == "zero":
+                else:
                     out = self._one_hot(0, B, M, regs)
+                mem = (1 - p).unsqueeze(2) * mem + p.unsqueeze(2) * v.unsqueeze(1)
                 if clamp is not None and mem.requires_grad:
                     mem.register_hook(lambda g, c=clamp: g.clamp(-c, c))
             elif gate.arity == 0:

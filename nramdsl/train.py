@@ -177,14 +177,17 @@ def train(
     bar = _Progress(cfg.steps, progress)
     t_start = time.perf_counter() - counters["wall"]
     err_value = float("nan")
+    # the rule behind each way a run ends early (counters["stopped"])
+    rule_on = {"stalled": cfg.give_up_after, "unsolved": cfg.solve_within, "zero": cfg.stop_after_zero,
+               "probe": cfg.stop_on_probe}
     metrics_fh = metrics_path.open("a") if metrics_path else None
     try:
         while counters["step"] < cfg.steps:
             # Resuming a run that ended itself: it stays ended, as an uninterrupted run would (unless the
-            # rule that ended it is now off), so a longer budget changes nothing for it.
-            if counters["gave_up_at"] is not None and (cfg.give_up_after or cfg.solve_within):
-                break
-            if counters["stopped"] == "zero" and cfg.stop_after_zero or counters["stopped"] == "probe" and cfg.stop_on_probe:
+            # rule that ended it is now off), so a longer budget changes nothing for it. A checkpoint from
+            # before `stopped` was recorded marks a stalled run by `gave_up_at` alone.
+            ended = counters["stopped"] or ("stalled" if counters["gave_up_at"] is not None else None)
+            if ended and rule_on[ended]:
                 break
             step = counters["step"]
             if cfg.stretch_after and counters["stretched_at"] is None and counters["zero_streak"] >= cfg.stretch_after:

@@ -18,8 +18,8 @@ import time
 import numpy as np
 import torch
 
-from nramdsl.ir import Gate
-from nramdsl.kernels import GateKernel, make_kernel
+from nramdsl.lang.spec import Gate
+from nramdsl.kernels.lift import GateKernel, make_kernel
 
 
 def _gate(name: str, params: tuple[str, ...], fn) -> Gate:  # type: ignore[no-untyped-def]

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def measure(M: int, generic: bool, batch: int, timesteps: int, repeats: int, device: str) -> dict:
     import torch
 
-    from nramdsl.loader import load_machine
-    from nramdsl.model import NRAM, ModelOptions
+    from nramdsl.lang.frontend import load_machine
+    from nramdsl.machine.fuzzy import NRAM, ModelOptions
 
     spec = load_machine(ROOT / "examples" / "paper.nram", None, {"M": M, "T": timesteps})
     model = NRAM(spec, ModelOptions(generic_kernels=generic, grad_clamp=10.0)).to(device)

@@ -20,19 +20,18 @@ from pathlib import Path
 
 import torch
 
-from nramdsl.loader import load_machine
-from nramdsl.train import train
-from nramdsl.train_config import TrainConfig, coerce_settings
+from nramdsl.lang.frontend import load_machine
+from nramdsl.training.loop import train
+from nramdsl.training.setup import configure
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def measure(spec_path: Path, device: str, batch: int, steps: int, dtype: str) -> dict:
     spec = load_machine(spec_path, None, None)
-    preset = coerce_settings(spec.train, spec.span)
-    cfg = TrainConfig(**{**preset, "task": preset.get("task") or spec.task, "batch": batch, "device": device,
-                         "dtype": dtype, "curriculum": False, "probe_every": 0, "stretch_after": 0,
-                         "give_up_after": 0, "log_every": 10**9, "checkpoint_every": 10**9})
+    cfg = configure(spec, {"batch": batch, "device": device, "dtype": dtype, "curriculum": False,
+                           "stop.probe_every": 0, "stretch.after": 0, "stop.give_up_after": 0,
+                           "stop.solve_within": 0, "log_every": 10**9, "checkpoint_every": 10**9})
     train(spec, dataclasses.replace(cfg, steps=3))  # warm-up
     if device.startswith("cuda"):
         torch.cuda.synchronize()

@@ -18,42 +18,48 @@ _EXPORTS: dict[str, str] = {
     # errors
     "NramError": "nramdsl.errors",
     "Span": "nramdsl.errors",
-    # front end
-    "load_file": "nramdsl.loader",
-    "load_text": "nramdsl.loader",
-    "load_machine": "nramdsl.loader",
-    "resolve_machine": "nramdsl.semantics",
-    "check_program": "nramdsl.semantics",
-    "Gate": "nramdsl.ir",
-    "MachineSpec": "nramdsl.ir",
-    "ControllerSpec": "nramdsl.ir",
-    "tabulate": "nramdsl.tabulate",
-    "build_graph": "nramdsl.circuit_graph",
-    # back end
-    "NRAM": "nramdsl.model",
-    "ModelOptions": "nramdsl.model",
-    "NRAMOutput": "nramdsl.model",
-    "make_kernel": "nramdsl.kernels",
-    "ReferenceMachine": "nramdsl.reference",
-    "run_discrete": "nramdsl.discretize",
-    "export_program": "nramdsl.export",
-    "save_program": "nramdsl.export",
+    # front end (nramdsl.lang)
+    "load_file": "nramdsl.lang.frontend",
+    "load_text": "nramdsl.lang.frontend",
+    "load_machine": "nramdsl.lang.frontend",
+    "machine_from_text": "nramdsl.lang.frontend",
+    "load_ref": "nramdsl.lang.frontend",
+    "resolve_machine": "nramdsl.lang.frontend",
+    "check_program": "nramdsl.lang.frontend",
+    "Gate": "nramdsl.lang.spec",
+    "MachineSpec": "nramdsl.lang.spec",
+    "ControllerSpec": "nramdsl.lang.spec",
+    "SpecRef": "nramdsl.lang.spec",
+    "tabulate": "nramdsl.lang.tabulate",
+    # the circuit graph, the IR (nramdsl.circuit)
+    "build_graph": "nramdsl.circuit.graph",
+    "Wiring": "nramdsl.circuit.wiring",
+    # kernels and machines (nramdsl.kernels, nramdsl.machine)
+    "make_kernel": "nramdsl.kernels.lift",
+    "select_kernel": "nramdsl.kernels.select",
+    "NRAM": "nramdsl.machine.fuzzy",
+    "NRAMOutput": "nramdsl.machine.fuzzy",
+    "ModelOptions": "nramdsl.machine.options",
+    "ReferenceMachine": "nramdsl.machine.integer",
+    "run_discrete": "nramdsl.machine.discrete",
+    "export_program": "nramdsl.machine.export",
+    "save_program": "nramdsl.machine.export",
     # tasks and training
     "Task": "nramdsl.tasks",
     "TaskBatch": "nramdsl.tasks",
     "register_task": "nramdsl.tasks",
     "get_task": "nramdsl.tasks",
     "available_tasks": "nramdsl.tasks",
-    "Curriculum": "nramdsl.curriculum",
-    "TrainConfig": "nramdsl.train_config",
-    "train": "nramdsl.train",
-    "load_run": "nramdsl.train",
+    "Curriculum": "nramdsl.training.curriculum",
+    "TrainConfig": "nramdsl.training.config",
+    "train": "nramdsl.training.loop",
+    "load_run": "nramdsl.training.loop",
 }
 
 __all__ = ["compile", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nramdsl.model import NRAM
+    from nramdsl.machine.fuzzy import NRAM
 
 
 def compile(
@@ -67,8 +73,8 @@ def compile(
     `overrides` changes sizes ({"M": 32, "T": 40}); `options` are `ModelOptions` fields
     (e.g. `generic_kernels=True`, `loss="footnote4"`).
     """
-    from nramdsl.loader import load_machine
-    from nramdsl.model import NRAM, ModelOptions
+    from nramdsl.lang.frontend import load_machine
+    from nramdsl.machine.fuzzy import NRAM, ModelOptions
 
     return NRAM(load_machine(spec, machine, overrides), ModelOptions(**options))
 

@@ -1,7 +1,8 @@
-"""The `nramdsl` command line: `check` and `compile` here; `train`, `eval`, `reproduce` in `cli_train`.
+"""The `nramdsl` command line: check, compile, train, eval, reproduce, results.
 
-Subcommands are `Subcommand` records (`cli_args`) in the static list `SUBCOMMANDS`; `run(args) -> int`
-returns the exit code and may raise `NramError`.
+Each subcommand is a `Subcommand` record in `SUBCOMMANDS`: a function that adds its arguments and one
+that runs it, `run(args) -> int`, which may raise `NramError`. The handlers only parse and print; the
+work is done by the library (`lang.frontend`, `circuit.views`, `training`).
 
 Exit codes: 0 success, 1 an error in the user's input (printed as `file:line:col: error: …` with the
 source line and a caret), 2 a usage error (argparse).
@@ -10,73 +11,101 @@ source line and a caret), 2 a usage error (argparse).
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
-from nramdsl.circuit_graph import build_graph
-from nramdsl.cli_args import Subcommand, add_set_option
-from nramdsl.cli_train import COMMANDS as TRAINING_COMMANDS
-from nramdsl.emit import EMITTERS
+from nramdsl.circuit.graph import build_graph
+from nramdsl.circuit.views import EMITTERS
 from nramdsl.errors import ErrorList, NramError
-from nramdsl.ir import Gate, MachineSpec
-from nramdsl.loader import load_file
-from nramdsl.semantics import check_program, resolve_machine
+from nramdsl.lang.check import OVERRIDE_KEYS
+from nramdsl.lang.frontend import check_spec, load_file, resolve
+from nramdsl.lang.spec import Gate, MachineSpec, SpecRef
 
 
-def _gate_checks() -> Callable[[list[Gate], int], list[NramError]] | None:
-    """`nramdsl.gatecheck.run_gate_checks`, imported late: hypothesis and the kernels take seconds to load,
-    and `compile` does not need them. A hook so the CLI tests can switch the (separately tested) checks off."""
-    from nramdsl.gatecheck import run_gate_checks
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
 
-    return run_gate_checks
+
+# ---- shared options
+
+
+def _override(text: str) -> tuple[str, int]:
+    """`--set M=32` -> ("M", 32); argparse turns the ValueError into a usage error (exit 2)."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or key not in OVERRIDE_KEYS:
+        raise argparse.ArgumentTypeError(f"expected KEY=INT with KEY one of {', '.join(OVERRIDE_KEYS)}, got {text!r}")
+    try:
+        return key, int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{key} must be an integer, got {value!r}") from None
+
+
+def _option(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _add_spec(p: argparse.ArgumentParser, machine: bool = True) -> None:
+    p.add_argument("spec", help="an .nram file")
+    if machine:
+        p.add_argument("--machine", help="which machine (default: the first in SPEC)")
+    p.add_argument("--set", dest="overrides", metavar="KEY=INT", type=_override, action="append", default=[],
+                   help="override a size: M (memory), R (registers) or T (timesteps); repeatable")
+
+
+def _load(args: argparse.Namespace) -> MachineSpec:
+    """The machine the arguments name: the one front-end call every command that trains or compiles makes."""
+    path = str(Path(args.spec).resolve())
+    return resolve(load_file(args.spec), args.machine, dict(args.overrides), SpecRef(path=path))
 
 
 # ---- check
 
 
-def _check_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", help="an .nram file")
-    add_set_option(p)
+def _gate_checks() -> Callable[[list[Gate], int], list[NramError]] | None:
+    """`nramdsl.kernels.properties.run_gate_checks`, imported late: hypothesis and the kernels take seconds
+    to load, and `compile` does not need them. A hook so the CLI tests can switch the (separately tested)
+    checks off."""
+    from nramdsl.kernels.properties import run_gate_checks
+
+    return run_gate_checks
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    program = load_file(args.spec)
-    overrides = dict(args.overrides)
-    errors = check_program(program)
-    machines = [m.name.value for m, _ in program.machines()]
-    if not errors and overrides:
-        for name in machines:
-            try:
-                resolve_machine(program, name, overrides)
-            except ErrorList as exc:
-                errors.extend(exc.errors)
-            except NramError as exc:
-                errors.append(exc)
+    checked = check_spec(args.spec, dict(args.overrides))
+    errors = list(checked.errors)
     run_gate_checks = _gate_checks()
     if not errors and run_gate_checks is not None:
-        for name in machines:
-            spec = resolve_machine(program, name, overrides)
+        for spec in checked.machines:
             tabulable = [g for g in spec.gates.values() if g.evaluate is not None]
             errors.extend(run_gate_checks(tabulable, spec.memory))
     if errors:
         raise ErrorList(errors) if len(errors) > 1 else errors[0]
+    program = checked.program
     n_sets = sum(1 for _ in program.gatesets())
     n_gates = sum(len(gs.gates) for gs, _ in program.gatesets())
-    print(f"{args.spec}: ok ({n_sets} gate sets, {len(machines)} machines, {n_gates} gates)")
+    print(f"{args.spec}: ok ({n_sets} gate sets, {len(checked.machines)} machines, {n_gates} gates)")
     return 0
 
 
 # ---- compile
 
-
 PROGRAM = "program"  # the torch.export artifact; binary, so it needs -o
 
 
 def _compile_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", help="an .nram file")
-    p.add_argument("--machine", help="which machine (default: the first in SPEC)")
-    add_set_option(p)
+    _add_spec(p)
     p.add_argument("--emit", choices=sorted([*EMITTERS, PROGRAM]),
                    help="what to produce (default: summary; program when -o ends in .pt2)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the emission to FILE instead of stdout")
@@ -85,14 +114,13 @@ def _compile_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run_compile(args: argparse.Namespace) -> int:
-    program = load_file(args.spec)
-    spec = resolve_machine(program, args.machine, dict(args.overrides))
+    spec = _load(args)
     emit = args.emit or (PROGRAM if args.output and args.output.endswith(".pt2") else "summary")
     if emit == PROGRAM:
         return _write_program(spec, args.output, args.weights)
     if args.weights is not None:
         raise NramError("--weights only applies to --emit program")
-    text = EMITTERS[emit](build_graph(spec), program.sources)
+    text = EMITTERS[emit](build_graph(spec), {})  # the views read gate source text from the spec's files
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -104,12 +132,12 @@ def _run_compile(args: argparse.Namespace) -> int:
 
 
 def _write_program(spec: MachineSpec, output: str | None, weights: Path | None) -> int:
-    """The unrolled machine as a torch.export program that plain PyTorch loads (`nramdsl.export`)."""
+    """The unrolled machine as a torch.export program that plain PyTorch loads (`nramdsl.machine.export`)."""
     if not output:
         raise NramError("--emit program writes a binary file: give -o FILE (e.g. -o machine.pt2)")
-    from nramdsl.checkpoint import load_checkpoint
-    from nramdsl.export import save_program
-    from nramdsl.model import NRAM
+    from nramdsl.machine.export import save_program
+    from nramdsl.machine.fuzzy import NRAM
+    from nramdsl.training.rundir import load_checkpoint
 
     model = NRAM(spec)
     if weights is not None:
@@ -134,18 +162,187 @@ def _write_program(spec: MachineSpec, output: str | None, weights: Path | None) 
     return 0
 
 
+# ---- train, reproduce: a machine and its training settings
+
+
+def _training_arguments(p: argparse.ArgumentParser) -> None:
+    from nramdsl.tasks import available_tasks
+
+    _add_spec(p)
+    p.add_argument("--task", help=f"the task (default: the machine's `task`); one of {', '.join(available_tasks())}")
+    p.add_argument("--steps", type=int, help="optimizer updates (default: the machine's train block, else 3000)")
+    p.add_argument("--option", dest="options", metavar="KEY=VALUE", type=_option, action="append", default=[],
+                   help="any training setting, e.g. --option lr=0.01 --option noise.eta=0.3 (all of them below); "
+                        "repeatable")
+
+
+def _job(args: argparse.Namespace) -> tuple[Any, SpecRef]:
+    """The training job the arguments describe: the machine's preset, then --option, --steps, --seed, --task."""
+    from nramdsl.training.setup import configure, plan
+
+    spec = _load(args)
+    options: dict[str, Any] = dict(args.options)
+    for key, value in (("steps", args.steps), ("seed", getattr(args, "seed", None)), ("task", args.task)):
+        if value is not None:
+            options[key] = value
+    job = plan(spec, configure(spec, options))
+    assert spec.ref is not None
+    return job, spec.ref
+
+
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    _training_arguments(p)
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--out", type=Path, help="run directory (default runs/MACHINE-TASK-sSEED)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--no-eval", action="store_true", help="skip the generalization table at the end")
+    p.add_argument("--examples", type=int, default=64, help="test cases per row of the final table")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from nramdsl.training.evaluate import format_table, generalization
+    from nramdsl.training.loop import train
+    from nramdsl.training.rundir import RunDir
+    from nramdsl.training.stopping import RULES
+
+    job, origin = _job(args)
+    cfg, spec = job.config, job.spec
+    run = RunDir(args.out) if args.out else RunDir.default("runs", spec.name, cfg.task, cfg.seed)
+    if args.resume and not run.has_checkpoint():
+        raise NramError(f"nothing to resume: {run.checkpoint} does not exist")
+    print(f"training machine '{spec.name}' on task '{cfg.task}' for up to {cfg.steps} steps -> {run.path}",
+          file=sys.stderr)
+    result = train(spec, cfg, run.path, resume=args.resume, progress=True, origin=origin)
+    print(f"done: {result.steps} steps in {result.wall:.1f} s ({result.steps / max(result.wall, 1e-9):.1f} steps/s), "
+          f"train error {result.train_error:.1%} at difficulty {result.level}, {result.skipped} updates skipped")
+    if result.stopped is not None:
+        rule = RULES.get(result.stopped)
+        why = rule.why(cfg) if rule else result.stopped
+        if rule is not None and rule.gives_up:
+            print(f"gave up at step {result.gave_up_at}: {why}; most seeds stall like this, so try another --seed")
+        else:
+            print(f"stopped at step {result.steps}: {why}")
+    if not args.no_eval:
+        report = generalization(result.model, job.task, spec, job.complexity, examples=args.examples,
+                                readout=cfg.readout)
+        print(f"\ngeneralization (trained up to complexity {job.complexity}; M just fits, T = 2 x scaled; "
+              f"read out at the halting step; the last row runs the integer machine only)")
+        print(format_table([report.train_row] + report.rows))
+    return 0
+
+
+def _reproduce_arguments(p: argparse.ArgumentParser) -> None:
+    _training_arguments(p)
+    p.add_argument("--seeds", type=int, default=3, help="how many seeds (0 .. N-1) to train")
+    p.add_argument("--jobs", type=int, default=1, help="seeds trained at once, each in its own process (default 1)")
+    p.add_argument("--fresh", action="store_true",
+                   help="retrain every seed (default: reuse a seed already trained with the same machine and settings)")
+    p.add_argument("--results", type=Path, default=Path("results"), help="folder for TASK.json (default results/)")
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="folder for the run directories")
+
+
+def _run_reproduce(args: argparse.Namespace) -> int:
+    from nramdsl.training.rundir import write_json
+    from nramdsl.training.search import run_seeds, summarize
+
+    if args.seeds < 1 or args.jobs < 1:
+        raise NramError("--seeds and --jobs must be >= 1")
+    job, origin = _job(args)
+    cfg = job.config
+    seeds = run_seeds(job.spec, cfg, list(range(args.seeds)), args.runs, origin, jobs=args.jobs,
+                      reuse=not args.fresh, progress=sys.stderr.isatty(),
+                      report=lambda line: print(f"[{cfg.task}] {line}", file=sys.stderr, flush=True))
+    command = "nramdsl " + " ".join(shlex.quote(a) for a in args.argv)
+    summary = summarize(cfg.task, job.spec, cfg, seeds, command)
+    path = args.results / f"{cfg.task}.json"
+    write_json(path, summary)
+    print(json.dumps({k: summary[k] for k in ("task", "seeds_tried", "reached", "mean_steps_per_s")}))
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+# ---- eval
+
+
+def _eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", type=Path, help="a run directory written by `nramdsl train`")
+    p.add_argument("--complexity", type=int, action="append", help="complexity to test (repeatable); "
+                   "default: training complexity, twice it, 20 and 50")
+    p.add_argument("--memory", type=int, help="memory size M for every row (default: just large enough)")
+    p.add_argument("--timesteps", type=int, help="step budget T for every row (default: 2 x scaled)")
+    p.add_argument("--slack", type=float, default=2.0, help="multiplier on the scaled step budget (default 2)")
+    p.add_argument("--discretize", action="store_true", help="also run the discretized model on the integer machine")
+    p.add_argument("--big", type=int, default=0, help="with --discretize, also run the integer machine alone at this complexity")
+    p.add_argument("--readout", choices=("halt", "last", "argmax"), help="read-out rule (default: the run's)")
+    p.add_argument("--examples", type=int, default=64, help="test cases per row")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from nramdsl.training.evaluate import default_complexities, format_table, generalization
+    from nramdsl.training.loop import load_run
+    from nramdsl.training.rundir import RunDir
+    from nramdsl.training.setup import find_task
+
+    if not RunDir(args.run).has_checkpoint():
+        raise NramError(f"'{args.run}' is not a run directory (no checkpoint.pt)")
+    model, config = load_run(args.run)
+    task = find_task(config["task"])
+    c = config["complexity"]
+    readout = args.readout or config["train"]["readout"]
+    for value, what in ((args.memory, "--memory"), (args.timesteps, "--timesteps")):
+        if value is not None and value < 1:
+            raise NramError(f"{what} must be >= 1")
+    report = generalization(model, task, model.spec, c, complexities=args.complexity or default_complexities(c),
+                            examples=args.examples, slack=args.slack, readout=readout, discretize=args.discretize,
+                            big=args.big or None, memory=args.memory, timesteps=args.timesteps)
+    if args.json:
+        print(json.dumps({"task": task.name, "train_complexity": c, "readout": readout,
+                          "train": report.train_row.as_dict(), "rows": [r.as_dict() for r in report.rows]}, indent=2))
+    else:
+        print(format_table([report.train_row] + report.rows))
+    return 0
+
+
+# ---- results
+
+
+def _results_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", type=Path, default=Path("results"), help="folder of TASK.json files (default results/)")
+
+
+def _run_results(args: argparse.Namespace) -> int:
+    from nramdsl.training.results_table import results_table
+
+    if not args.results.is_dir():
+        raise NramError(f"'{args.results}' is not a folder of results (run `nramdsl reproduce` first)")
+    print(results_table(args.results), end="")
+    return 0
+
+
 SUBCOMMANDS: list[Subcommand] = [
-    Subcommand("check", "parse and validate a spec (all machines and gate sets)", _check_arguments, _run_check),
+    Subcommand("check", "parse and validate a spec (all machines and gate sets)",
+               lambda p: _add_spec(p, machine=False), _run_check),
     Subcommand("compile", "resolve one machine and emit its circuit", _compile_arguments, _run_compile),
-    *TRAINING_COMMANDS,
+    Subcommand("train", "train a machine on its task and print the generalization table", _train_arguments, _run_train),
+    Subcommand("eval", "evaluate a trained run at larger sizes, optionally discretized", _eval_arguments, _run_eval),
+    Subcommand("reproduce", "train several seeds and write results/TASK.json", _reproduce_arguments, _run_reproduce),
+    Subcommand("results", "print results/*.json as a table beside the paper's Table 1", _results_arguments, _run_results),
 ]
+TRAINING_COMMANDS = ("train", "reproduce")  # their help lists every training setting
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nramdsl", description="Neural Random-Access Machines from a spec.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for cmd in SUBCOMMANDS:
-        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        extra: dict[str, Any] = {}
+        if cmd.name in TRAINING_COMMANDS:
+            from nramdsl.training.config import describe_settings
+
+            extra = {"epilog": "training settings (--option KEY=VALUE; also `train { KEY = VALUE }` in a machine):\n"
+                               + describe_settings(), "formatter_class": argparse.RawDescriptionHelpFormatter}
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, **extra)
         cmd.add_arguments(p)
         p.set_defaults(command_run=cmd.run)
     return parser

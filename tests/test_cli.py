@@ -19,7 +19,7 @@ BAD = ROOT / "tests" / "bad_specs"
 
 @pytest.fixture(autouse=True)
 def no_gate_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`nramdsl.gatecheck` (tested on its own) lifts every gate with torch: seconds per spec."""
+    """`nramdsl.kernels.properties` (tested on its own) lifts every gate with torch: seconds per spec."""
     monkeypatch.setattr(cli, "_gate_checks", lambda: None)
 
 

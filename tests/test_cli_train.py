@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nramdsl.cli import main
-from nramdsl.train import load_run
+from nramdsl.training.loop import load_run
 
 SPEC = (Path(__file__).parent / "specs" / "tiny.nram").read_text()
 
@@ -66,7 +66,7 @@ def test_command_line_overrides_the_preset(spec_file: Path, tmp_path: Path, caps
     assert main(args) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["steps"] == 4 and config["train"]["seed"] == 3 and config["train"]["lr"] == 0.01
-    assert config["spec"]["overrides"] == {"T": 4}
+    assert config["spec"]["overrides"] == {"M": 8, "R": 2, "T": 4}  # the sizes trained, written out
 
 
 @pytest.mark.parametrize(
@@ -92,11 +92,11 @@ def test_bad_input_is_one_clear_error(argv: list[str], message: str, spec_file: 
 
 
 def test_a_stalled_run_that_gives_up_says_so(spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["train", str(spec_file), "--out", str(tmp_path / "stalled"), "--no-eval", "--option", "give_up_after=2",
-                 "--option", "curriculum_threshold=0"]) == 0
+    assert main(["train", str(spec_file), "--out", str(tmp_path / "stalled"), "--no-eval", "--option", "stop.give_up_after=2",
+                 "--option", "curriculum.threshold=0"]) == 0
     assert "gave up at step 2: the curriculum level had not risen for 2 steps" in capsys.readouterr().out
-    assert main(["train", str(spec_file), "--out", str(tmp_path / "unsolved"), "--no-eval", "--option", "solve_within=3",
-                 "--option", "curriculum=false", "--option", "curriculum_threshold=0"]) == 0
+    assert main(["train", str(spec_file), "--out", str(tmp_path / "unsolved"), "--no-eval", "--option", "stop.solve_within=3",
+                 "--option", "curriculum=false", "--option", "curriculum.threshold=0"]) == 0
     assert "gave up at step 3: the training task was not solved within 3 steps" in capsys.readouterr().out
 
 
@@ -136,20 +136,16 @@ def test_reproduce_scores_every_seed(spec_file: Path, tmp_path: Path, capsys: py
                          ids=lambda p: p.name)
 def test_every_example_preset_is_valid_and_fits_its_memory(path: Path) -> None:
     """`nramdsl train examples/X.nram` needs no flag: the preset's keys, task and complexity must all work."""
-    from nramdsl.loader import load_file
-    from nramdsl.semantics import resolve_machine
-    from nramdsl.tasks import get_task
-    from nramdsl.train import training_complexity
-    from nramdsl.train_config import TrainConfig, coerce_settings
+    from nramdsl.lang.frontend import load_file, resolve_machine
+    from nramdsl.training.setup import configure, plan
 
     program = load_file(path)
     for machine, _ in program.machines():
         spec = resolve_machine(program, machine.name.value)
         if not spec.task:
             continue
-        cfg = TrainConfig(task=spec.task, **coerce_settings(spec.train, spec.span))
-        c = training_complexity(get_task(spec.task), cfg, spec.memory)
-        assert 1 <= c and get_task(spec.task).min_memory(c) <= spec.memory
+        job = plan(spec, configure(spec))
+        assert 1 <= job.complexity and job.task.min_memory(job.complexity) <= spec.memory
 
 
 def test_reproduce_reuses_finished_seeds_and_runs_jobs_in_parallel(spec_file: Path, tmp_path: Path,
@@ -173,7 +169,7 @@ def test_reproduce_reuses_finished_seeds_and_runs_jobs_in_parallel(spec_file: Pa
     # a setting added since, at its default, does not make a finished seed stale
     result = tmp_path / "runs" / "access-access-s0" / "result.json"
     saved = json.loads(result.read_text())
-    del saved["key"]["config"]["stretch_complexity"]
+    del saved["key"]["config"]["stretch.complexity"]
     result.write_text(json.dumps(saved))
     assert main(base + ["--seeds", "1"]) == 0
     assert "seed 0: reusing" in capsys.readouterr().err
@@ -210,7 +206,7 @@ def test_a_larger_budget_resumes_the_runs_that_used_theirs_and_reuses_the_rest(s
     assert all(torch.equal(p, q) for p, q in zip(model_a.parameters(), model_b.parameters()))
 
     # a run that gave up within its budget is what a longer run would be: reused as it is
-    stalled = ("give_up_after=2", "curriculum_threshold=0")
+    stalled = ("stop.give_up_after=2", "curriculum.threshold=0")
     first = reproduce("stalled", 4, *stalled)
     capsys.readouterr()
     assert first[0]["gave_up_at_step"] == 2 and reproduce("stalled", 50, *stalled) == first
@@ -221,8 +217,8 @@ def test_a_larger_budget_resumes_the_runs_that_used_theirs_and_reuses_the_rest(s
 
 
 def test_machine_fingerprint_ignores_paths_and_comments_but_not_the_machine(tmp_path: Path) -> None:
-    from nramdsl.experiment import machine_fingerprint
-    from nramdsl.loader import load_machine
+    from nramdsl.training.search import machine_fingerprint
+    from nramdsl.lang.frontend import load_machine
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -16,15 +16,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nramdsl.discretize import run_discrete
-from nramdsl.evaluate import Budget, evaluate
-from nramdsl.kernels import make_kernel
-from nramdsl.model import NRAM, ModelOptions
-from nramdsl.reference import ReferenceMachine
+from nramdsl.machine.discrete import run_discrete
+from nramdsl.training.evaluate import Budget, evaluate
+from nramdsl.kernels.lift import make_kernel
+from nramdsl.machine.fuzzy import NRAM, ModelOptions
+from nramdsl.machine.integer import ReferenceMachine
 from nramdsl.tasks import get_task
 from nramdsl.testing import paper_gates
-from nramdsl.train import load_run, train
-from nramdsl.train_config import TrainConfig
+from nramdsl.training.loop import load_run, train
+from nramdsl.training.config import TrainConfig
 from test_kernels import random_dists
 from test_model import EXAMPLES, example_machines, machine, random_choices
 
@@ -59,7 +59,7 @@ def test_hard_step_on_cuda_matches_the_reference_machine(file: str, name: str) -
     memory = rng.integers(0, M, (B, M))
     regs_i, mem_i = ref.initial(memory)
     regs, mem = model.initial_state(torch.from_numpy(memory).to(CUDA), torch.float64)
-    A = model.layout.width
+    A = model.wiring.width
     for _ in range(4):
         inputs, updates = random_choices(model, B, rng)
         res = ref.step(regs_i, mem_i, inputs, updates)
@@ -99,10 +99,10 @@ def test_fuzzy_forward_and_gradients_on_cuda_match_the_cpu(file: str, name: str)
 
 
 def _config(device: str, **kw) -> TrainConfig:  # type: ignore[no-untyped-def]
-    base = dict(task="copy", steps=16, batch=8, log_every=1, checkpoint_every=6, dtype="float64", seed=3,
-                noise_eta=0.3, device=device)
-    base.update(kw)
-    return TrainConfig(**base)
+    base = {"task": "copy", "steps": 16, "batch": 8, "log_every": 1, "checkpoint_every": 6, "dtype": "float64",
+            "seed": 3, "noise.eta": 0.3, "device": device}
+    base.update({k.replace("__", "."): v for k, v in kw.items()})
+    return TrainConfig.from_settings(base)
 
 
 def _losses(spec, cfg: TrainConfig, out: Path | None = None, **kw) -> tuple[list[float], object]:  # type: ignore[no-untyped-def]
@@ -114,8 +114,8 @@ def _losses(spec, cfg: TrainConfig, out: Path | None = None, **kw) -> tuple[list
 def test_training_on_cuda_follows_the_cpu_run() -> None:
     spec = dataclasses.replace(machine("copy.nram"), memory=12, timesteps=8)
     # no gradient noise: its generator lives on the training device, so CPU and CUDA draw different noise
-    cpu_losses, cpu_run = _losses(spec, _config("cpu", noise_eta=0.0))
-    gpu_losses, gpu_run = _losses(spec, _config("cuda", noise_eta=0.0))
+    cpu_losses, cpu_run = _losses(spec, _config("cpu", noise__eta=0.0))
+    gpu_losses, gpu_run = _losses(spec, _config("cuda", noise__eta=0.0))
     assert len(gpu_losses) == 16
     np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-6)
     for p, q in zip(cpu_run.model.parameters(), gpu_run.model.parameters()):
@@ -130,8 +130,7 @@ class Interrupt(Exception):
 def test_a_cuda_run_resumes_and_is_evaluated_on_the_cpu(tmp_path: Path) -> None:
     spec = dataclasses.replace(machine("copy.nram"), memory=12, timesteps=8)
     cfg = _config("cuda")  # with gradient noise: the CUDA generator's state must survive the checkpoint
-    info = {"path": str(EXAMPLES / "copy.nram"), "overrides": {"M": 12, "T": 8}}
-    full_losses, full = _losses(spec, cfg, tmp_path / "full", spec_info=info)
+    full_losses, full = _losses(spec, cfg, tmp_path / "full")
 
     def crash(row: dict) -> None:
         if row["step"] == 10:  # after the checkpoint at step 6

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from nramdsl.curriculum import Curriculum
+from nramdsl.training.curriculum import Curriculum
 
 
 def exact_distribution(levels: list[int], level: int) -> dict[int, float]:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from nramdsl.errors import ErrorList, LoadError, NramError
-from nramdsl.loader import load_file
-from nramdsl.semantics import check_program
+from nramdsl.lang.frontend import load_file
+from nramdsl.lang.check import check_program
 
 CORPUS = Path(__file__).parent / "bad_specs"
 EXPECT = re.compile(r"^# expect: (\d+):(\d+) (.+)$")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from nramdsl.export import save_program
-from nramdsl.loader import load_machine
-from nramdsl.model import NRAM
+from nramdsl.machine.export import save_program
+from nramdsl.lang.frontend import load_machine
+from nramdsl.machine.fuzzy import NRAM
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -12,10 +12,10 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nramdsl.circuit_graph import build_graph
+from nramdsl.circuit.graph import build_graph
 from nramdsl.errors import NramError
-from nramdsl.loader import load_text
-from nramdsl.semantics import check_program, resolve_machine
+from nramdsl.lang.frontend import load_text
+from nramdsl.lang.check import check_program, resolve_machine
 
 _OPS = ["+", "-", "*", "<", "<=", "==", "!=", ">", ">=", "and", "or"]  # no // or mod: those can divide by 0
 

@@ -1,4 +1,4 @@
-"""Properties (a)-(e) of nramdsl.gatecheck on the paper's gates, random gates and deliberately wrong kernels."""
+"""Properties (a)-(e) of nramdsl.kernels.properties on the paper's gates, random gates and deliberately wrong kernels."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nramdsl.errors import NramError, Span
-from nramdsl.gatecheck import (
+from nramdsl.kernels.properties import (
     GateCheckFailure,
     all_one_hot_inputs,
     check_against,
@@ -24,8 +24,8 @@ from nramdsl.gatecheck import (
     format_distribution,
     run_gate_checks,
 )
-from nramdsl.ir import Gate
-from nramdsl.kernels import GateKernel, make_kernel
+from nramdsl.lang.spec import Gate
+from nramdsl.kernels.lift import GateKernel, make_kernel
 from nramdsl.testing import batched_distributions, paper_gates
 
 PAPER = paper_gates()
@@ -233,7 +233,7 @@ def test_totality_errors_and_builtins() -> None:
 
 
 def test_run_gate_checks_is_reproducible(wrong_kernels: str) -> None:
-    from nramdsl import gatecheck
+    from nramdsl.kernels import properties as gatecheck
 
     first = run_gate_checks([add_via("add_nonlinear", wrong_kernels)], 4)[0].message
     gatecheck._check_gate.cache_clear()  # run hypothesis again rather than reading the cache
@@ -250,8 +250,8 @@ def test_format_distribution() -> None:
 
 # ----------------------------------------------------------------------------------- every example spec
 def example_gates() -> list[tuple[str, Gate, int]]:
-    from nramdsl.loader import load_file
-    from nramdsl.semantics import resolve_machine
+    from nramdsl.lang.frontend import load_file
+    from nramdsl.lang.check import resolve_machine
 
     found: dict[Gate, tuple[str, Gate, int]] = {}
     for path in sorted(EXAMPLES.glob("*.nram")):
@@ -268,8 +268,8 @@ def example_gates() -> list[tuple[str, Gate, int]]:
 
 
 def test_every_gate_of_every_example_spec() -> None:
-    pytest.importorskip("nramdsl.loader")
-    pytest.importorskip("nramdsl.semantics")
+    pytest.importorskip("nramdsl.lang.frontend")
+    pytest.importorskip("nramdsl.lang.check")
     cases = example_gates()
     assert cases, "no example specs found"
     for file, gate, M in cases:

@@ -1,4 +1,4 @@
-"""The circuit graph: layout of nramdsl.graph_keys, counts as formulas in R and Q, determinism."""
+"""The circuit graph: layout of nramdsl.circuit.keys, counts as formulas in R and Q, determinism."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from nramdsl import graph_keys as gk
-from nramdsl.circuit_graph import build_graph, candidates, controller_output_size, gate_order
-from nramdsl.emit import dot, summary, to_json
-from nramdsl.loader import load_file, load_machine, load_text
-from nramdsl.semantics import resolve_machine
+from nramdsl.circuit import keys as gk
+from nramdsl.circuit.graph import build_graph, gate_order
+from nramdsl.circuit.wiring import Wiring
+from nramdsl.circuit.views import dot, summary, to_json
+from nramdsl.lang.frontend import load_file, load_machine, load_text
+from nramdsl.lang.check import resolve_machine
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -42,7 +43,7 @@ def test_paper_counts_for_any_register_count(R: int) -> None:
 
 
 def test_paper_controller_output_is_308_logits() -> None:
-    assert controller_output_size(build_graph(load_machine(EXAMPLES / "paper.nram"))) == 308
+    assert Wiring.from_graph(build_graph(load_machine(EXAMPLES / "paper.nram"))).n_logits == 308
 
 
 def test_nodes_and_edges_follow_the_layout() -> None:
@@ -64,15 +65,21 @@ def test_nodes_and_edges_follow_the_layout() -> None:
 def test_candidate_order_and_gate_order() -> None:
     g = build_graph(load_machine(EXAMPLES / "paper.nram"))
     assert gate_order(g) == [("gate", i) for i in range(14)]
-    assert candidates(g, ("gate", 6)) == [("reg", i) for i in range(4)] + [("gate", i) for i in range(6)]
-    assert candidates(g, ("next", 0)) == [("reg", i) for i in range(4)] + [("gate", i) for i in range(14)]
-    assert candidates(g, ("gate", 2)) == []
+    wiring = Wiring.from_graph(g)
+    A = wiring.width
+    assert A == 18 and wiring.gate_slots[:7] == ((0,), (), (), (), (1,), (2, 3), (4, 5))
+    # gate 6's first slot (4) sees the 4 registers and gates 0..5: pool indices 0..9 of padded row 4
+    first = sum(4 + i for i, slots in enumerate(wiring.gate_slots[:6]) for _ in slots)
+    assert wiring.positions[first : first + 10] == tuple(4 * A + c for c in range(10))
+    # register 1's update (row n_slots + 0) sees the whole pool
+    updates = len(wiring.positions) - 4 * A
+    assert wiring.positions[updates : updates + A] == tuple((wiring.n_slots + 0) * A + c for c in range(A))
 
 
 def test_halt_never_drops_the_halting_logit() -> None:
     text = "gates g { const zero = 0 }\nmachine m { use g registers 1 memory 4 timesteps 2 circuit read, zero, write halt never }"
-    g = build_graph(resolve_machine(load_text(text)))
-    assert controller_output_size(g) == 1 * 1 + 2 * 3 + 1 * (1 + 3)
+    wiring = Wiring.from_graph(build_graph(resolve_machine(load_text(text))))
+    assert wiring.n_logits == 1 * 1 + 2 * 3 + 1 * (1 + 3) and not wiring.halting
 
 
 def test_emissions_are_deterministic() -> None:
@@ -98,7 +105,18 @@ def test_json_serializes_gates_with_source_text() -> None:
 def test_summary_and_dot_contents() -> None:
     g = build_graph(load_machine(EXAMPLES / "paper.nram"))
     text = summary(g)
-    assert "308 logits" in text and "memory read (𝓜ᵀp)" in text and "memory write (rank-1)" in text
+    assert "308 logits" in text and "memory read (𝓜ᵀp)" in text and "memory write (rank-1 row update)" in text
     assert "lstm (hidden 64)" in text and "256" in text
     d = dot(g)
     assert d.startswith('digraph "copy" {') and "reg_0 -> gate_5 [style=dashed, color=grey" in d and "memory -> gate_0" in d
+
+
+def test_the_summary_names_the_kernels_the_model_runs() -> None:
+    """One description for both: at M = 32 add and sub run by FFT, and the summary says so."""
+    from nramdsl.machine.fuzzy import NRAM
+
+    spec = load_machine(EXAMPLES / "listk.nram")
+    text = summary(build_graph(spec))
+    model = NRAM(spec)
+    assert spec.memory >= 32 and all(kernel in text for kernel in model.describe_kernels(spec.memory))
+    assert "circular convolution, FFT" in text

@@ -10,11 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nramdsl.discretize import run_discrete
-from nramdsl.loader import load_file, load_machine
-from nramdsl.model import NRAM, ModelOptions
-from nramdsl.reference import ReferenceMachine
-from nramdsl.semantics import resolve_machine
+from nramdsl.machine.discrete import run_discrete
+from nramdsl.lang.frontend import load_file, load_machine
+from nramdsl.machine.fuzzy import NRAM, ModelOptions
+from nramdsl.machine.integer import ReferenceMachine
+from nramdsl.lang.check import resolve_machine
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -32,7 +32,7 @@ def machine(file: str, name: str | None = None, **overrides: int):
 
 
 def random_choices(model: NRAM, B: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    L, R = model.layout, model.spec.registers
+    L, R = model.wiring, model.spec.registers
     inputs = np.stack([rng.integers(0, R + L.slot_gate[s], B) for s in range(L.n_slots)], axis=1).reshape(B, -1)
     updates = rng.integers(0, L.width, (B, R))
     return inputs, updates
@@ -49,7 +49,7 @@ def test_hard_step_matches_reference_machine(file: str, name: str, write_returns
     memory = rng.integers(0, M, (B, M))
     regs_i, mem_i = ref.initial(memory)
     regs, mem = model.initial_state(torch.from_numpy(memory), torch.float64)
-    A = model.layout.width
+    A = model.wiring.width
     for _ in range(6):
         inputs, updates = random_choices(model, B, rng)
         res = ref.step(regs_i, mem_i, inputs, updates)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from nramdsl import ast_nodes as ast
+from nramdsl.lang import syntax as ast
 from nramdsl.errors import NramError, Span, SyntaxError_
-from nramdsl.parser import _lark, grammar_path, parse
+from nramdsl.lang.parse import _lark, grammar_path, parse
 
 
 def S(line: int, col: int, end_line: int, end_col: int, file: str = "t.nram") -> Span:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from hypothesis import find, given, settings
 
-from nramdsl.ir import Gate
+from nramdsl.lang.spec import Gate
 from nramdsl.testing import batched_distributions, check_gate, distributions, one_hots, paper_gates
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -69,7 +69,7 @@ def test_check_gate_reports_a_wrong_via_kernel(tmp_path: Path) -> None:
 
 
 def test_check_gate_on_a_spec_file() -> None:
-    pytest.importorskip("nramdsl.loader")
+    pytest.importorskip("nramdsl.lang.frontend")
     check_gate(EXAMPLES / "paper.nram", "sub", M=8, max_examples=10)
     with pytest.raises(KeyError, match="no machine .* uses a gate 'nope'"):
         check_gate(EXAMPLES / "paper.nram", "nope")

@@ -8,27 +8,29 @@ from pathlib import Path
 import pytest
 import torch
 
-from nramdsl.checkpoint import load_checkpoint, save_checkpoint
 from nramdsl.errors import NramError
-from nramdsl.loader import load_text
-from nramdsl.model import NRAM
-from nramdsl.semantics import resolve_machine
+from nramdsl.lang.frontend import machine_from_text
+from nramdsl.machine.fuzzy import NRAM
 from nramdsl.tasks import get_task
-from nramdsl.train import load_run, train, training_complexity
-from nramdsl.train_config import TrainConfig, coerce_settings
+from nramdsl.training.config import TrainConfig, coerce_settings
+from nramdsl.training.loop import load_run, train
+from nramdsl.training.rundir import load_checkpoint, save_checkpoint
+from nramdsl.training.setup import training_complexity
 
 SPEC = (Path(__file__).parent / "specs" / "tiny.nram").read_text()
 
 
 @pytest.fixture
 def spec():
-    return resolve_machine(load_text(SPEC, "tiny.nram"))
+    return machine_from_text(SPEC, "tiny.nram")
 
 
 def small_config(**kw) -> TrainConfig:
-    base = dict(task="access", steps=24, batch=8, log_every=2, checkpoint_every=6, noise_eta=0.3, seed=7)
-    base.update(kw)
-    return TrainConfig(**base)
+    """Settings by key, `__` for the dot: small_config(noise__eta=0.3) sets `noise.eta`."""
+    base = {"task": "access", "steps": 24, "batch": 8, "log_every": 2, "checkpoint_every": 6, "noise.eta": 0.3,
+            "seed": 7}
+    base.update({k.replace("__", "."): v for k, v in kw.items()})
+    return TrainConfig.from_settings(base)
 
 
 def metrics(run: Path) -> list[dict]:
@@ -108,11 +110,13 @@ def test_settings_errors_are_reported_together() -> None:
     assert "'lr' must be float" in msg
     assert "'batch' must be int" in msg
     assert coerce_settings({"steps": "300", "curriculum": "off", "lr": 1}) == {"steps": 300, "curriculum": False, "lr": 1.0}
+    with pytest.raises(NramError, match="unknown train setting 'noise_eta' \\(did you mean 'noise.eta'\\?\\)"):
+        coerce_settings({"noise_eta": 0.3})
 
 
 def test_training_reduces_the_error_and_the_run_reloads(spec, tmp_path: Path) -> None:
-    cfg = small_config(steps=150, batch=16, log_every=10, checkpoint_every=50, noise_eta=0.0, lr=0.01)
-    result = train(spec, cfg, tmp_path / "run", spec_info={"source": SPEC})
+    cfg = small_config(steps=150, batch=16, log_every=10, checkpoint_every=50, noise__eta=0.0, lr=0.01)
+    result = train(spec, cfg, tmp_path / "run")
     rows = metrics(tmp_path / "run")
     first, last = rows[0]["train_error"], sum(r["train_error"] for r in rows[-3:]) / 3
     assert last < first / 2
@@ -126,14 +130,14 @@ def test_training_reduces_the_error_and_the_run_reloads(spec, tmp_path: Path) ->
 
 def test_stretch_phase_starts_after_a_zero_error_streak(spec, tmp_path: Path, monkeypatch) -> None:
     """After `stretch_after` error-free batches at the top level, batches run with slack × T in fitted memory."""
-    import nramdsl.train as train_module
+    import nramdsl.training.loop as train_module
 
     seen = record_forward_sizes(monkeypatch)
     # every batch counts as solved, so the streak is the step count (the curriculum is off: top level at once)
     monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
-    cfg = small_config(steps=8, complexity=3, curriculum=False, stretch_after=3, stretch_slack=2.5, noise_eta=0.0,
-                       log_every=1, sharpen_coef=0.1)
-    train(spec, cfg, tmp_path / "run", spec_info={"source": SPEC})
+    cfg = small_config(steps=8, complexity=3, curriculum=False, stretch__after=3, stretch__slack=2.5, noise__eta=0.0,
+                       log_every=1, stretch__sharpen=0.1)
+    train(spec, cfg, tmp_path / "run")
     rows = metrics(tmp_path / "run")
     assert [r["stretched"] for r in rows] == [False] * 3 + [True] * 5
     # sharpening starts with the stretch and replaces the entropy bonus by a penalty
@@ -145,43 +149,45 @@ def test_stretch_phase_starts_after_a_zero_error_streak(spec, tmp_path: Path, mo
 
 
 def test_a_run_that_stopped_early_stays_stopped_when_resumed_with_a_larger_budget(spec, tmp_path: Path, monkeypatch) -> None:
-    import nramdsl.train as train_module
+    import nramdsl.training.loop as train_module
 
-    monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
-    cfg = small_config(steps=12, curriculum=False, stop_after_zero=4, noise_eta=0.0)
-    result = train(spec, cfg, tmp_path / "run", spec_info={"source": SPEC})
-    assert result.steps == 4  # every batch is error-free: stopped after 4, not at the budget
+    # every probe is error-free: two in a row (steps 2 and 4) stop the run
+    monkeypatch.setattr(train_module, "probe", lambda model, job, trained: 0.0)
+    cfg = small_config(steps=12, curriculum=False, stop__probe_every=2, noise__eta=0.0)
+    result = train(spec, cfg, tmp_path / "run")
+    assert (result.steps, result.stopped, result.gave_up_at) == (4, "probe", None)  # not at the budget
     again = train(spec, cfg.replace(steps=40), tmp_path / "run", resume=True)
     assert again.steps == 4
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["steps"] == 40
-    assert load_run(tmp_path / "run")[1]["spec"] == {"source": SPEC}  # a resume keeps the saved spec
+    saved = load_run(tmp_path / "run")[1]["spec"]
+    assert saved["source"] == SPEC and saved["machine"] == "access"  # a resume keeps the saved spec
     # with the rule off, it trains on
-    assert train(spec, cfg.replace(steps=6, stop_after_zero=0), tmp_path / "run", resume=True).steps == 6
+    assert train(spec, cfg.replace(steps=6).set({"stop.on_probe": False}), tmp_path / "run", resume=True).steps == 6
 
 
 def test_a_run_stalled_below_the_top_level_gives_up(spec, tmp_path: Path) -> None:
     """`give_up_after`: no curriculum rise for that many steps below the top level ends the run early."""
     # threshold 0: no error is below it, so D never rises
-    cfg = small_config(steps=20, complexity=3, curriculum_threshold=0.0, give_up_after=5, noise_eta=0.0)
-    result = train(spec, cfg, tmp_path / "run", spec_info={"source": SPEC})
+    cfg = small_config(steps=20, complexity=3, curriculum__threshold=0.0, stop__give_up_after=5, noise__eta=0.0)
+    result = train(spec, cfg, tmp_path / "run")
     assert result.gave_up_at == 5 and result.steps == 5 and result.level == 1
     # resuming it changes nothing; with give_up_after = 0 it trains on
-    result = train(spec, cfg, tmp_path / "run", resume=True, spec_info={"source": SPEC})
+    result = train(spec, cfg, tmp_path / "run", resume=True)
     assert result.gave_up_at == 5 and result.steps == 5
-    result = train(spec, cfg.replace(give_up_after=0), tmp_path / "run", resume=True, spec_info={"source": SPEC})
+    result = train(spec, cfg.set({"stop.give_up_after": 0}), tmp_path / "run", resume=True)
     assert result.steps == 20
     # at the top level (curriculum off) a run never gives up
-    result = train(spec, cfg.replace(curriculum=False), None)
+    result = train(spec, cfg.set({"curriculum": False}), None)
     assert result.gave_up_at is None and result.steps == 20
 
 
 def test_a_run_that_has_not_solved_its_task_within_solve_within_gives_up(spec, tmp_path: Path, monkeypatch) -> None:
     """`solve_within` covers what `give_up_after` cannot: a run at the top level from the start."""
-    import nramdsl.train as train_module
+    import nramdsl.training.loop as train_module
 
-    cfg = small_config(steps=20, curriculum=False, solve_within=6, noise_eta=0.0)
+    cfg = small_config(steps=20, curriculum=False, stop__solve_within=6, noise__eta=0.0)
     monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.ones(pred.shape[0]))
-    result = train(spec, cfg, tmp_path / "run", spec_info={"source": SPEC})
+    result = train(spec, cfg, tmp_path / "run")
     assert (result.gave_up_at, result.steps, result.stopped) == (6, 6, "unsolved")
     assert train(spec, cfg.replace(steps=40), tmp_path / "run", resume=True).steps == 6  # stays given up
     # a run that solves its task (one error-free batch) in time trains on to its budget
@@ -192,7 +198,7 @@ def test_a_run_that_has_not_solved_its_task_within_solve_within_gives_up(spec, t
 
 @pytest.mark.parametrize("rule, expected", [("batch", 0.5), ("current", 1 / 3)])
 def test_curriculum_error_rule_picks_the_examples_that_move_the_level(rule: str, expected: float) -> None:
-    from nramdsl.train import _curriculum_error
+    from nramdsl.training.loop import _curriculum_error
 
     err = torch.tensor([0.0, 0.5, 1.0, 0.5])
     complexities = torch.tensor([1, 2, 3, 2])
@@ -201,20 +207,20 @@ def test_curriculum_error_rule_picks_the_examples_that_move_the_level(rule: str,
 
 def test_word_settings_must_be_one_of_their_choices() -> None:
     with pytest.raises(NramError, match="'readout' must be one of halt, last, argmax"):
-        TrainConfig(readout="end")
-    with pytest.raises(NramError, match="'curriculum_error'"):
-        TrainConfig(curriculum_error="level")
+        TrainConfig(readout="end")  # type: ignore[arg-type]
+    with pytest.raises(NramError, match="'curriculum.error' must be one of batch, current"):
+        TrainConfig.from_settings({"curriculum.error": "level"})
 
 
 def test_stretch_complexity_trains_longer_inputs_with_scaled_steps(spec, tmp_path: Path, monkeypatch) -> None:
     """`stretch_complexity = 2`: stretched batches hold complexities up to 2× the training one, in fitted
     memory, with the stretched T scaled by the batch's largest complexity."""
-    import nramdsl.train as train_module
+    import nramdsl.training.loop as train_module
 
     seen = record_forward_sizes(monkeypatch)
     monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
-    cfg = small_config(steps=10, complexity=3, curriculum=False, stretch_after=2, stretch_complexity=2.0,
-                       noise_eta=0.0, log_every=1)
+    cfg = small_config(steps=10, complexity=3, curriculum=False, stretch__after=2, stretch__complexity=2.0,
+                       noise__eta=0.0, log_every=1)
     train(spec, cfg, None)
     access = get_task("access")
     assert seen[:2] == [(8, 3), (8, 3)]
@@ -224,12 +230,12 @@ def test_stretch_complexity_trains_longer_inputs_with_scaled_steps(spec, tmp_pat
 
 
 def test_stretch_memory_range_draws_sizes_between_fitted_and_the_machine(spec, tmp_path: Path, monkeypatch) -> None:
-    import nramdsl.train as train_module
+    import nramdsl.training.loop as train_module
 
     seen = record_forward_sizes(monkeypatch)
     monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
-    cfg = small_config(steps=40, complexity=3, curriculum=False, stretch_after=2, stretch_memory="range",
-                       noise_eta=0.0, log_every=5)
+    cfg = small_config(steps=40, complexity=3, curriculum=False, stretch__after=2, stretch__memory="range",
+                       noise__eta=0.0, log_every=5)
     train(spec, cfg, None)
     fitted = get_task("access").min_memory(3)  # 5: every batch at complexity 3 without a curriculum
     sizes = {m for m, _ in seen[2:]}

@@ -50,7 +50,7 @@ def test_installed_cli_checks_the_paper_spec(venv: Path, tmp_path: Path) -> None
 
 
 def test_installed_package_is_the_venv_copy_with_its_grammar(venv: Path, tmp_path: Path) -> None:
-    code = "import nramdsl, nramdsl.parser as p; print(nramdsl.__file__); print(p.grammar_path())"
+    code = "import nramdsl, nramdsl.lang.parse as p; print(nramdsl.__file__); print(p.grammar_path())"
     proc = subprocess.run([str(venv / "bin" / "python"), "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     package, grammar = (Path(line) for line in proc.stdout.splitlines())

@@ -1,0 +1,304 @@
+"""Text -> `syntax.Module`: the Lark LALR parser, built once, and its error translation.
+
+Lark builds a parse tree with positions (`propagate_positions=True`, which also covers anonymous tokens
+such as `(` and keywords); `_ToAst`, a non-recursive transformer, turns it into frozen dataclasses. Lark
+exceptions become `SyntaxError_` naming the expected tokens as a user writes them (`'='`, `identifier`),
+so a user never sees a Lark frame or a terminal name like `EQUAL`.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
+from lark.visitors import Transformer_NonRecursive, v_args
+
+from nramdsl.errors import Span, SyntaxError_
+from nramdsl.lang import syntax as ast
+
+# Deeper expressions are rejected: the evaluator, hashing and equality of the frozen AST all recurse.
+MAX_EXPR_DEPTH = 100
+
+# How named terminals read in "expected ..." messages.
+_TERMINAL_WORDS = {
+    "NAME": "identifier",
+    "INT": "integer",
+    "FLOAT": "number",
+    "STRING": "string",
+    "$END": "end of file",
+}
+
+
+_PACKAGE = Path(__file__).resolve().parent.parent  # the nramdsl folder
+
+
+def grammar_path() -> Path:
+    """The installed wheel ships grammars/ inside the package; a source checkout has it at the root."""
+    packaged = _PACKAGE / "grammars" / "nram.lark"
+    if packaged.exists():
+        return packaged
+    return _PACKAGE.parent / "grammars" / "nram.lark"
+
+
+@functools.lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def keywords() -> frozenset[str]:
+    """Every keyword of the grammar (its literal words). The contextual lexer lets them through as names,
+    so `nramdsl.lang.check` refuses them as declared names."""
+    words = (t.pattern.value for t in _lark().terminals if isinstance(t.pattern, PatternStr))
+    return frozenset(w for w in words if w.isidentifier())
+
+
+@functools.lru_cache(maxsize=1)
+def _terminal_display() -> dict[str, str]:
+    shown = dict(_TERMINAL_WORDS)
+    for term in _lark().terminals:
+        if isinstance(term.pattern, PatternStr):
+            shown[term.name] = f"'{term.pattern.value}'"
+    return shown
+
+
+def _span_of_meta(file: str, meta) -> Span:  # meta: lark.tree.Meta
+    return Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _span_of_token(file: str, tok: Token) -> Span:
+    return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer_NonRecursive):
+    """Parse tree -> AST. Every rule with meta gets the span of all its tokens, anonymous ones included."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__()
+        self.file = file
+
+    def _span(self, meta) -> Span:
+        return _span_of_meta(self.file, meta)
+
+    def _name(self, tok: Token) -> ast.Name:
+        return ast.Name(str(tok), _span_of_token(self.file, tok))
+
+    # ---- files
+    def start(self, meta, items):
+        span = self._span(meta) if not meta.empty else Span(self.file, 1, 1, 1, 1)
+        return ast.Module(self.file, tuple(items), span)
+
+    def import_(self, meta, children):
+        return ast.Import(children[0][1:-1], self._span(meta))
+
+    # ---- gate sets
+    def gateset(self, meta, children):
+        return ast.GateSet(self._name(children[0]), tuple(children[1:]), self._span(meta))
+
+    def constdef(self, meta, children):
+        via = children[2] if len(children) > 2 else None
+        return ast.GateDef(self._name(children[0]), (), children[1], via, self._span(meta), is_const=True)
+
+    def gatedef(self, meta, children):
+        name, *rest = children
+        params = tuple(self._name(t) for t in rest if isinstance(t, Token))
+        others = [c for c in rest if c is not None and not isinstance(c, Token)]
+        body = others[0]
+        via = others[1] if len(others) > 1 else None
+        return ast.GateDef(self._name(name), params, body, via, self._span(meta))
+
+    def via(self, meta, children):
+        return ast.Via(children[0][1:-1], self._span(meta))
+
+    # ---- expressions
+    def num(self, meta, children):
+        return ast.Num(int(children[0]), self._span(meta))
+
+    def var(self, meta, children):
+        return ast.Var(str(children[0]), self._span(meta))
+
+    def call(self, meta, children):
+        args = tuple(c for c in children[1:] if c is not None)
+        return ast.Call(self._name(children[0]), args, self._span(meta))
+
+    def neg(self, meta, children):
+        return ast.UnaryOp("-", children[0], self._span(meta))
+
+    def not_op(self, meta, children):
+        return ast.Not(children[0], self._span(meta))
+
+    def if_expr(self, meta, children):
+        return ast.IfExpr(children[0], children[1], children[2], self._span(meta))
+
+    def _binary(op: str, cls: type):  # noqa: N805 - a factory used in the class body only
+        def rule(self, meta, children):
+            return cls(op, children[0], children[1], self._span(meta))
+
+        return rule
+
+    add, sub = _binary("+", ast.BinOp), _binary("-", ast.BinOp)
+    mul, floordiv, mod = _binary("*", ast.BinOp), _binary("//", ast.BinOp), _binary("mod", ast.BinOp)
+    lt, le, gt = _binary("<", ast.Compare), _binary("<=", ast.Compare), _binary(">", ast.Compare)
+    ge, eq, ne = _binary(">=", ast.Compare), _binary("==", ast.Compare), _binary("!=", ast.Compare)
+    and_op, or_op = _binary("and", ast.BoolOp), _binary("or", ast.BoolOp)
+    del _binary
+
+    # ---- machines
+    def machine(self, meta, children):
+        return ast.Machine(self._name(children[0]), tuple(children[1:]), self._span(meta))
+
+    def use(self, meta, children):
+        return ast.UseSetting(tuple(self._name(t) for t in children), self._span(meta))
+
+    def _size(key: str):  # noqa: N805
+        def rule(self, meta, children):
+            tok = children[0]
+            return ast.SizeSetting(key, ast.Num(int(tok), _span_of_token(self.file, tok)), self._span(meta))
+
+        return rule
+
+    registers, memory, timesteps = _size("registers"), _size("memory"), _size("timesteps")
+    del _size
+
+    def circuit(self, meta, children):
+        return ast.CircuitSetting(tuple(self._name(t) for t in children), None, self._span(meta))
+
+    def circuit_group(self, meta, children):
+        *names, repeat = children
+        rep = None if repeat is None else ast.Num(int(repeat), _span_of_token(self.file, repeat))
+        return ast.CircuitSetting(tuple(self._name(t) for t in names), rep, self._span(meta))
+
+    def controller(self, meta, children):
+        args = tuple(c for c in children[1:] if c is not None)
+        return ast.ControllerSetting(self._name(children[0]), args, self._span(meta))
+
+    def kwarg(self, meta, children):
+        name, value = children
+        return ast.KeywordArg(self._name(name), ast.Num(int(value), _span_of_token(self.file, value)), self._span(meta))
+
+    def halt(self, meta, children):
+        return ast.HaltSetting(self._name(children[0]), self._span(meta))
+
+    def write_returns(self, meta, children):
+        return ast.WriteReturnsSetting(self._name(children[0]), self._span(meta))
+
+    def task(self, meta, children):
+        return ast.TaskSetting(self._name(children[0]), self._span(meta))
+
+    def train(self, meta, children):
+        return ast.TrainSetting(tuple(c for c in children if c is not None), self._span(meta))
+
+    def train_entry(self, meta, children):
+        return ast.TrainEntry(children[0], children[1], self._span(meta))
+
+    def train_key(self, meta, children):
+        """`noise.eta`: one name whose span runs from its first part to its last."""
+        return ast.Name(".".join(str(t) for t in children), self._span(meta))
+
+    def tv_int(self, meta, children):
+        return int(children[0])
+
+    def tv_neg_int(self, meta, children):
+        return -int(children[0])
+
+    def tv_float(self, meta, children):
+        return float(children[0])
+
+    def tv_neg_float(self, meta, children):
+        return -float(children[0])
+
+    def tv_string(self, meta, children):
+        return str(children[0])[1:-1]
+
+    def tv_name(self, meta, children):
+        return str(children[0])
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of file"
+    if tok.type == "NAME":
+        return f"identifier '{tok}'"
+    if tok.type == "INT":
+        return f"integer {tok}"
+    if tok.type == "DOT":  # '.' belongs only inside a dotted train key: anywhere else it is a stray character
+        return "character '.'"
+    return f"'{tok}'"
+
+
+def _expected(names: set[str] | frozenset[str] | None) -> str:
+    shown = _terminal_display()
+    words = sorted({shown.get(n, n) for n in names or ()})
+    if not words:
+        return ""
+    if len(words) == 1:
+        return f"; expected {words[0]}"
+    return "; expected one of " + ", ".join(words)
+
+
+def _syntax_error(exc: UnexpectedInput, file: str, text: str) -> SyntaxError_:
+    line, col = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        expected = _expected(exc.accepts or exc.expected)
+        if tok.type == "$END":
+            line, col, width = _end_position(text)
+            return SyntaxError_(f"unexpected end of file{expected}", Span(file, line, col, line, col + width), text)
+        span = Span(file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+        return SyntaxError_(f"unexpected {_describe_token(tok)}{expected}", span, text)
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else "?"
+        expected = _expected(exc.allowed)
+        return SyntaxError_(f"unexpected character {char!r}{expected}", Span(file, line, col, line, col + 1), text)
+    if isinstance(exc, UnexpectedEOF):
+        line, col, width = _end_position(text)
+        return SyntaxError_(f"unexpected end of file{_expected(set(exc.expected))}", Span(file, line, col, line, col + width), text)
+    return SyntaxError_(str(exc).splitlines()[0], Span(file, line, col, line, col + 1), text)  # pragma: no cover
+
+
+def _end_position(text: str) -> tuple[int, int, int]:
+    """Where to put the caret for an unexpected end of file: just after the last non-blank character."""
+    lines = text.splitlines() or [""]
+    n = len(lines)
+    while n > 1 and not lines[n - 1].strip():
+        n -= 1
+    return n, len(lines[n - 1].rstrip()) + 1, 1
+
+
+def _expr_depth(e: ast.Expr) -> int:
+    """Nesting depth, computed without recursion (the point is to refuse trees too deep to recurse on)."""
+    deepest, stack = 0, [(e, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((c, d + 1) for c in ast.children(node))
+    return deepest
+
+
+def _check_depth(module: ast.Module, text: str) -> None:
+    for item in module.items:
+        if isinstance(item, ast.GateSet):
+            for g in item.gates:
+                if _expr_depth(g.body) > MAX_EXPR_DEPTH:
+                    raise SyntaxError_(f"expression of gate '{g.name.value}' is nested more than {MAX_EXPR_DEPTH} deep", g.body.span, text)
+
+
+def parse(text: str, file: str = "<string>") -> ast.Module:
+    """Parse one file's text. Raises `SyntaxError_` (with the source attached for the caret line)."""
+    try:
+        tree: Tree = _lark().parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, file, text) from None
+    module = _ToAst(file).transform(tree)
+    _check_depth(module, text)
+    return module

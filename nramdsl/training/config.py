@@ -1,0 +1,268 @@
+"""Training settings, grouped by the aid they control. The defaults are the recipe every example shares.
+
+A setting is named by a key: a top-level field (`steps`, `lr`) or `GROUP.FIELD` (`noise.eta`,
+`stretch.after`, `model.loss`); a group's on/off switch is named by the group alone (`curriculum`).
+Keys are what a machine's `train { … }` block and `--option KEY=VALUE` use; `TrainConfig.from_settings`
+checks them and converts their values. Where a setting takes one of a few words, the words are the
+`Literal` type of its field, so each enumeration is written once.
+
+Provenance tags: [P] the NRAM paper, [GN] the gradient-noise paper (Neelakantan et al.), [ours] a choice
+this project made where both are silent (the paper reports none of its hyperparameters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+from nramdsl.errors import NramError, Span
+from nramdsl.machine.options import ModelOptions, Readout
+
+CurriculumError = Literal["batch", "current"]
+StretchMemory = Literal["fit", "range"]
+DType = Literal["float32", "float64"]
+
+ENABLED = "enabled"  # the field of a group that the group's own key switches
+
+
+@dataclass(frozen=True)
+class CurriculumSettings:
+    """App. B's curriculum [P]; threshold and patience are not reported [ours]."""
+
+    enabled: bool = True
+    threshold: float = 0.1  # D rises when the error drops below this …
+    patience: int = 20  # … and at least this many batches have passed since the last rise
+    # Which examples' error moves D [ours; App. B says only "the error rate"]: "batch" = the whole batch,
+    # whose draws reach above D, so D rises only once the model already handles harder cases; "current" =
+    # the examples of difficulty ≤ D. Measured on Copy, 8 seeds: 3 solved with "batch", 0 with "current".
+    error: CurriculumError = "batch"
+
+
+@dataclass(frozen=True)
+class NoiseSettings:
+    """Annealed Gaussian gradient noise [GN]: σ_t² = η / (1 + t)^γ, added after clipping; η = 0 is off.
+    [GN] used η = 0.3 for NRAM. The NRAM paper's "decays exponentially" conflicts with [GN]; we follow [GN]."""
+
+    eta: float = 0.0
+    gamma: float = 0.55
+
+
+@dataclass(frozen=True)
+class EntropySettings:
+    """The entropy bonus on every distribution the controller outputs [P]: coef × decay^step [ours]."""
+
+    coef: float = 0.01
+    decay: float = 0.999
+
+
+@dataclass(frozen=True)
+class StretchSettings:
+    """The second phase [ours], which turns a solution at the training size into a general, discrete program.
+
+    Once the training error has been 0 for `after` consecutive batches at the top curriculum level, the run
+    trains on with `slack` × T steps in the smallest memory that holds each batch: a program that does not
+    stop then runs past its output and, wrapping around memory, destroys it, so the loss pays for not
+    halting. From then on the footnote-7 penalty on the entropy of register and memory values [P fn. 7]
+    replaces the entropy bonus, and the controller's own distributions are penalised the same way, so ties
+    the fuzzy machine does not care about are broken before the argmax does. 0 = no second phase.
+    Training with the long T from the start makes the task itself much harder to find.
+    """
+
+    after: int = 20
+    slack: float = 2.0
+    # Complexities drawn uniformly from 1 … ⌈complexity × the training complexity⌉ (memory fitted, T
+    # scaled with the batch's largest), so a program exact only up to the training size meets longer
+    # inputs while its attention is still soft. 1 = the curriculum's draws, as in phase 1.
+    complexity: float = 1.0
+    # "fit": the smallest memory that holds the batch; "range": uniform between that and the machine's M,
+    # per batch, so a program tuned to one exact size (measured: Increment exact with M = n + 1, 100 %
+    # wrong with M = 16) meets both, while a loop that does not halt still wraps in the small ones.
+    memory: StretchMemory = "fit"
+    sharpen: float = 0.1  # the coefficient of the entropy penalties; 0 = off
+
+
+@dataclass(frozen=True)
+class StopSettings:
+    """When a run ends before its step budget [ours]: success is a matter of seeds (the paper: about 11 %
+    converge), so a search spends its time on seeds that learn, and stops those that have succeeded."""
+
+    # No curriculum rise for this many steps while below the top level (the paper: most runs are "stuck on
+    # the starting curriculum level"). 0 = never.
+    give_up_after: int = 0
+    # The training task not solved (an error-free batch at the top level) within this many steps; the stall
+    # rule never fires without a curriculum. 0 = never.
+    solve_within: int = 0
+    # Every `probe_every` steps at the top level, the error at twice the largest complexity trained on, with
+    # twice the scaled step budget, fuzzy and discretized (the larger counts): selection by generalization,
+    # not by training error. 0 = never.
+    probe_every: int = 50
+    on_probe: bool = True  # stop once two probes in a row are error-free
+
+
+def _default_model() -> ModelOptions:
+    return ModelOptions(grad_clamp=10.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: str = ""  # the task name; the machine's `task` when not given
+    seed: int = 0
+    steps: int = 3000  # optimizer updates
+    batch: int = 32  # [ours], as in the calibration runs of shared/nram-paper.md §7
+    lr: float = 3e-3  # Adam [P]; the rate is [ours]
+    complexity: int = 0  # the largest training complexity; 0 = the paper's, capped by what fits in M
+    grad_norm: float = 1.0  # global L2 clip of the gradient before the update (the paper's C2) [P §4.1]; 0 = off
+    # λ · E[t] / T added to the loss: a price on every step taken, so a model whose output is complete learns
+    # to halt rather than loop on (after ANC's time penalty; not in the paper) [ours].
+    halt_penalty: float = 0.1
+    readout: Readout = "halt"  # the read-out rule of the training error and of evaluation [ours]
+    log_every: int = 10
+    checkpoint_every: int = 100
+    max_skips: int = 5  # non-finite loss or gradients: skip the update; after this many in a row, roll back
+    dtype: DType = "float32"
+    device: str = "cpu"
+    # The model's options (paper-silent choices, `nramdsl.machine.fuzzy.ModelOptions`); training clamps
+    # activation gradients per coordinate at 10 (the paper's C1 [P §4.1]).
+    model: ModelOptions = field(default_factory=_default_model)
+    curriculum: CurriculumSettings = field(default_factory=CurriculumSettings)
+    noise: NoiseSettings = field(default_factory=NoiseSettings)
+    entropy: EntropySettings = field(default_factory=EntropySettings)
+    stretch: StretchSettings = field(default_factory=StretchSettings)
+    stop: StopSettings = field(default_factory=StopSettings)
+
+    def __post_init__(self) -> None:
+        for key, spec in SETTINGS.items():
+            value = self.get(key)
+            if spec.choices and value not in spec.choices:
+                raise NramError(f"train setting '{key}' must be one of {', '.join(spec.choices)}, got {value!r}")
+
+    # ---- keys
+    def get(self, key: str) -> Any:
+        obj: Any = self
+        for part in SETTINGS[key].path:
+            obj = getattr(obj, part)
+        return obj
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with top-level fields changed (`cfg.replace(seed=3)`); `set` takes any key."""
+        return dataclasses.replace(self, **changes)
+
+    def set(self, values: Mapping[str, Any]) -> TrainConfig:
+        """A copy with settings changed by key (`cfg.set({"noise.eta": 0.3})`), values already typed."""
+        cfg = self
+        for key, value in values.items():
+            path = SETTINGS[key].path
+            if len(path) == 1:
+                cfg = dataclasses.replace(cfg, **{path[0]: value})
+            else:
+                group = dataclasses.replace(getattr(cfg, path[0]), **{path[1]: value})
+                cfg = dataclasses.replace(cfg, **{path[0]: group})
+        return cfg
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting by key: what config.json and results record, and what `from_settings` reads back."""
+        return {key: self.get(key) for key in SETTINGS}
+
+    @classmethod
+    def from_settings(cls, values: Mapping[str, Any], span: Span | None = None, where: str = "train") -> TrainConfig:
+        """Check keys and convert values (a `train { … }` block, `--option` pairs, config.json) over the
+        defaults; every problem in one error at `span`."""
+        return cls().set(coerce_settings(values, span, where))
+
+
+@dataclass(frozen=True)
+class Setting:
+    path: tuple[str, ...]  # attribute names from TrainConfig down
+    type: type  # bool, int, float or str
+    choices: tuple[str, ...] = ()  # the words a Literal-typed setting takes
+    optional: bool = False  # None is a value too (`model.grad_clamp`: off)
+
+
+def _setting(owner: type, name: str, path: tuple[str, ...]) -> Setting:
+    hint = typing.get_type_hints(owner)[name]
+    if typing.get_origin(hint) is Literal:
+        return Setting(path, str, tuple(typing.get_args(hint)))
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # `float | None`
+        return Setting(path, next(a for a in typing.get_args(hint) if a is not type(None)), optional=True)
+    return Setting(path, hint)
+
+
+def _schema() -> dict[str, Setting]:
+    """Every key: the top-level fields, then each group's fields (`GROUP.FIELD`, the switch `GROUP`)."""
+    out: dict[str, Setting] = {}
+    for f in dataclasses.fields(TrainConfig):
+        hint = typing.get_type_hints(TrainConfig)[f.name]
+        if not dataclasses.is_dataclass(hint):
+            out[f.name] = _setting(TrainConfig, f.name, (f.name,))
+            continue
+        for g in dataclasses.fields(hint):
+            key = f.name if g.name == ENABLED else f"{f.name}.{g.name}"
+            out[key] = _setting(hint, g.name, (f.name, g.name))
+    return out
+
+
+SETTINGS: dict[str, Setting] = _schema()
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _convert(value: Any, setting: Setting) -> Any:
+    want = setting.type
+    if value is None and setting.optional:
+        return None
+    if want is bool:
+        if isinstance(value, str):
+            if value.lower() not in _TRUE + _FALSE:
+                raise ValueError(value)
+            return value.lower() in _TRUE
+        return bool(value)
+    if want is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        return int(value)
+    if want is float:
+        return float(value)
+    return str(value)
+
+
+def _unknown(key: str, where: str) -> str:
+    close = difflib.get_close_matches(key, list(SETTINGS), n=1, cutoff=0.6)
+    if not close:  # a name from before the settings were grouped: `noise_eta` is `noise.eta`
+        close = difflib.get_close_matches(key.replace("_", ".", 1), list(SETTINGS), n=1, cutoff=0.8)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown {where} setting '{key}'{hint}; `nramdsl train --help` lists the settings"
+
+
+def coerce_settings(values: Mapping[str, Any], span: Span | None = None, where: str = "train") -> dict[str, Any]:
+    """Keys checked and values converted to their settings' types; all problems reported in one error."""
+    out: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, value in values.items():
+        setting = SETTINGS.get(key)
+        if setting is None:
+            problems.append(_unknown(key, where))
+            continue
+        try:
+            out[key] = _convert(value, setting)
+        except (TypeError, ValueError, OverflowError):
+            problems.append(f"{where} setting '{key}' must be {setting.type.__name__}, got {value!r}")
+            continue
+        if setting.choices and out[key] not in setting.choices:
+            problems.append(f"{where} setting '{key}' must be one of {', '.join(setting.choices)}, got {value!r}")
+    if problems:
+        raise NramError("; ".join(problems), span)
+    return out
+
+
+def describe_settings() -> str:
+    """One line per key with its default (for `--help`)."""
+    defaults = TrainConfig()
+    lines = []
+    for key, setting in SETTINGS.items():
+        kind = "|".join(setting.choices) if setting.choices else setting.type.__name__
+        lines.append(f"{key} = {defaults.get(key)!r} ({kind})")
+    return "\n".join(lines)

@@ -1,0 +1,176 @@
+"""Evaluation as the paper does it (§4.2, §4.4), at the training size and beyond.
+
+Error of one test case = the fraction of the cells that should hold output whose argmax is wrong
+(the paper's 1 − c/m); a row reports the mean over test cases. Larger complexities get a memory just
+large enough (never smaller than the training M) and a step budget scaled with the complexity and then
+multiplied by a slack factor (default 2), so that halting, not a lucky budget, ends the run.
+The discretized model (`nramdsl.machine.discrete`) runs on the integer machine and is compared with the
+fuzzy model's read-out cell for cell. `generalization` is the table `nramdsl train` and `eval` print.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from tabulate import tabulate
+
+from nramdsl.lang.spec import MachineSpec
+from nramdsl.machine.discrete import run_discrete
+from nramdsl.machine.fuzzy import NRAM, Readout
+from nramdsl.tasks import Task
+
+BIG = 1000  # the complexity the integer machine alone runs at (past the paper's 50)
+
+
+def masked_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The paper's metric per example: the fraction of the cells that should hold output that are wrong."""
+    wrong = ((pred != target) & mask).sum(dim=1).to(torch.float64)
+    return wrong / mask.sum(dim=1).clamp_min(1)
+
+
+@dataclass
+class EvalRow:
+    complexity: int
+    memory: int
+    timesteps: int
+    examples: int
+    error: float | None  # fuzzy model (None when it was not run)
+    solved: float | None  # fraction of test cases with every output cell right
+    discrete_error: float | None = None
+    discrete_solved: float | None = None
+    match: float | None = None  # fraction of test cases where discrete and fuzzy outputs agree exactly
+    mean_halt_step: float | None = None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Budget:
+    complexity: int
+    memory: int
+    timesteps: int
+
+
+def scaled_budget(task: Task, complexity: int, train_complexity: int, train_memory: int, train_timesteps: int,
+                  slack: float = 2.0, memory: int | None = None, timesteps: int | None = None) -> Budget:
+    """Memory and steps for a complexity: M just fits (≥ the training M), T grows linearly × slack."""
+    M = memory or max(train_memory, task.min_memory(complexity))
+    T = timesteps or math.ceil(slack * train_timesteps * max(1.0, complexity / train_complexity))
+    return Budget(complexity, M, T)
+
+
+def default_complexities(train_complexity: int) -> list[int]:
+    """The training complexity, twice it, 20 and 50 (the paper's 'perfect' bar)."""
+    return sorted({train_complexity, 2 * train_complexity, 20, 50})
+
+
+@torch.no_grad()
+def evaluate(
+    model: NRAM,
+    task: Task,
+    budget: Budget,
+    *,
+    examples: int = 64,
+    batch: int = 32,
+    seed: int = 1234,
+    readout: Readout = "halt",
+    fuzzy: bool = True,
+    discretize: bool = False,
+) -> EvalRow:
+    """One row: `examples` test cases at exactly `budget.complexity` (the hardest at that size)."""
+    gen = torch.Generator().manual_seed(seed)
+    model.eval()
+    errs: list[torch.Tensor] = []
+    d_errs: list[torch.Tensor] = []
+    matches: list[torch.Tensor] = []
+    halts: list[torch.Tensor] = []
+    done = 0
+    while done < examples:
+        n = min(batch, examples - done)
+        tb = task.generate(budget.complexity, budget.memory, n, gen)
+        fuzzy_pred = None
+        if fuzzy:
+            device = model.controller.head.weight.device
+            out = model(tb.memory.to(device), timesteps=budget.timesteps)
+            fuzzy_pred = out.readout(readout).cpu()
+            errs.append(masked_error(fuzzy_pred, tb.target, tb.mask))
+            halts.append(out.halting_step().cpu().double())
+        if discretize:
+            run = run_discrete(model, tb.memory, budget.timesteps, readout)
+            d_pred = torch.from_numpy(np.ascontiguousarray(run.memory))
+            d_errs.append(masked_error(d_pred, tb.target, tb.mask))
+            if fuzzy_pred is not None:
+                same = ((d_pred == fuzzy_pred) | ~tb.mask).all(dim=1)
+                matches.append(same.double())
+            if not fuzzy:
+                halts.append(torch.from_numpy(run.halted_at).double())
+        done += n
+
+    def mean(xs: list[torch.Tensor]) -> float | None:
+        return float(torch.cat(xs).mean()) if xs else None
+
+    def solved(xs: list[torch.Tensor]) -> float | None:
+        return float((torch.cat(xs) == 0).double().mean()) if xs else None
+
+    return EvalRow(budget.complexity, budget.memory, budget.timesteps, examples, mean(errs), solved(errs),
+                   mean(d_errs), solved(d_errs), mean(matches), mean(halts))
+
+
+@dataclass
+class GeneralizationReport:
+    rows: list[EvalRow]
+    train_row: EvalRow
+
+    def perfect(self, up_to: int = 50) -> bool:
+        return all(r.error == 0 for r in self.rows if r.error is not None and r.complexity <= up_to)
+
+    def discrete_perfect(self) -> bool:
+        return all(r.match == 1.0 for r in self.rows if r.match is not None)
+
+
+def generalization(
+    model: NRAM,
+    task: Task,
+    spec: MachineSpec,
+    train_complexity: int,
+    *,
+    complexities: list[int] | None = None,
+    examples: int = 64,
+    slack: float = 2.0,
+    readout: Readout = "halt",
+    discretize: bool = True,
+    big: int | None = BIG,
+    memory: int | None = None,
+    timesteps: int | None = None,
+) -> GeneralizationReport:
+    """The generalization table: fuzzy (and discretized) error at each complexity, then the integer
+    machine alone at `big`. The first row (`train_row`) is the training budget itself, without slack."""
+    train_row = evaluate(model, task, scaled_budget(task, train_complexity, train_complexity, spec.memory,
+                                                    spec.timesteps, slack=1.0), examples=examples, readout=readout)
+    rows = []
+    for c in complexities or default_complexities(train_complexity):
+        b = scaled_budget(task, c, train_complexity, spec.memory, spec.timesteps, slack, memory, timesteps)
+        rows.append(evaluate(model, task, b, examples=examples, readout=readout, discretize=discretize))
+    if big and discretize:
+        b = scaled_budget(task, big, train_complexity, spec.memory, spec.timesteps, slack)
+        rows.append(evaluate(model, task, b, examples=min(examples, 16), readout=readout, fuzzy=False, discretize=True))
+    return GeneralizationReport(rows, train_row)
+
+
+def format_table(rows: list[EvalRow]) -> str:
+    """The rows as a text table, one line per complexity."""
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.1f}%"
+
+    head = ["complexity", "M", "T", "cases", "error", "solved", "discrete err", "discrete = fuzzy", "halt step"]
+    body = [
+        [r.complexity, r.memory, r.timesteps, r.examples, pct(r.error), pct(r.solved), pct(r.discrete_error),
+         pct(r.match), "-" if r.mean_halt_step is None else f"{r.mean_halt_step + 1:.1f}"]
+        for r in rows
+    ]
+    return tabulate(body, headers=head, tablefmt="simple", colalign=("right",) * len(head), disable_numparse=True)

@@ -1,0 +1,52 @@
+"""Every way a run ends before its step budget, as one table: the rule, the setting that switches it, and why.
+
+A run checks the rules after each step, in table order. A resumed run that ended itself stays ended while
+the rule that ended it is on, as an uninterrupted run would, so a larger budget changes nothing for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from nramdsl.training.config import TrainConfig
+from nramdsl.training.curriculum import Curriculum
+from nramdsl.training.state import Progress
+
+
+@dataclass(frozen=True)
+class StopRule:
+    name: str  # recorded as `Progress.stopped`
+    setting: str  # the key that switches it on (its value is truthy)
+    gives_up: bool  # a failure: `gave_up_at` records the step
+    fires: Callable[[Progress, TrainConfig, Curriculum], bool]
+    why: Callable[[TrainConfig], str]
+
+
+STOP_RULES: tuple[StopRule, ...] = (
+    StopRule("probe", "stop.on_probe", False,
+             lambda p, c, cur: c.stop.on_probe and p.probe_zero >= 2,
+             lambda c: "two probes in a row at twice the training size were error-free (stop.on_probe)"),
+    StopRule("stalled", "stop.give_up_after", True,
+             lambda p, c, cur: bool(c.stop.give_up_after) and not cur.at_max
+             and p.step - cur.last_rise >= c.stop.give_up_after,
+             lambda c: f"the curriculum level had not risen for {c.stop.give_up_after} steps (stop.give_up_after)"),
+    StopRule("unsolved", "stop.solve_within", True,
+             lambda p, c, cur: bool(c.stop.solve_within) and p.solved_at is None and p.step >= c.stop.solve_within,
+             lambda c: f"the training task was not solved within {c.stop.solve_within} steps (stop.solve_within)"),
+)  # fmt: skip
+RULES = {rule.name: rule for rule in STOP_RULES}
+
+
+def rule_that_fires(progress: Progress, cfg: TrainConfig, curriculum: Curriculum) -> StopRule | None:
+    return next((rule for rule in STOP_RULES if rule.fires(progress, cfg, curriculum)), None)
+
+
+def stays_ended(progress: Progress, cfg: TrainConfig) -> bool:
+    """Whether a run that ended itself earlier is still ended under `cfg` (a checkpoint from before
+    `stopped` was recorded marks a stalled run by `gave_up_at` alone)."""
+    ended = progress.stopped or ("stalled" if progress.gave_up_at is not None else None)
+    if ended is None:
+        return False
+    rule = RULES.get(ended)
+    return rule is None or bool(cfg.get(rule.setting))

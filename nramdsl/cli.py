@@ -137,6 +137,7 @@ def _write_program(spec: MachineSpec, output: str | None, weights: Path | None) 
         raise NramError("--emit program writes a binary file: give -o FILE (e.g. -o machine.pt2)")
     from nramdsl.machine.export import save_program
     from nramdsl.machine.fuzzy import NRAM
+    from nramdsl.training.loop import model_state
     from nramdsl.training.rundir import load_checkpoint
 
     model = NRAM(spec)
@@ -144,7 +145,7 @@ def _write_program(spec: MachineSpec, output: str | None, weights: Path | None) 
         if not weights.is_file():
             raise NramError(f"--weights: '{weights}' is not a file")
         try:
-            state = load_checkpoint(weights)["model"]
+            state = model_state(load_checkpoint(weights))
         except Exception as exc:  # torch.load raises many kinds on a file that is not a checkpoint
             raise NramError(f"--weights: cannot read '{weights}' as a checkpoint ({type(exc).__name__})") from None
         try:
@@ -192,8 +193,10 @@ def _job(args: argparse.Namespace) -> tuple[Any, SpecRef]:
 
 def _train_arguments(p: argparse.ArgumentParser) -> None:
     _training_arguments(p)
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--out", type=Path, help="run directory (default runs/MACHINE-TASK-sSEED)")
+    p.add_argument("--seed", type=int, help="random seed (default 0); a population's members get SEED .. SEED+K-1")
+    p.add_argument("--population", type=int, default=1, metavar="K",
+                   help="train K seeds as one batched model (default 1); see also --option pbt.every=N")
+    p.add_argument("--out", type=Path, help="run directory (default runs/MACHINE-TASK-sSEED, runs/MACHINE-TASK-pK-sSEED)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--no-eval", action="store_true", help="skip the generalization table at the end")
     p.add_argument("--examples", type=int, default=64, help="test cases per row of the final table")
@@ -207,6 +210,10 @@ def _run_train(args: argparse.Namespace) -> int:
 
     job, origin = _job(args)
     cfg, spec = job.config, job.spec
+    if args.population < 1:
+        raise NramError("--population must be >= 1")
+    if args.population > 1:
+        return _train_population(args, job, origin)
     run = RunDir(args.out) if args.out else RunDir.default("runs", spec.name, cfg.task, cfg.seed)
     if args.resume and not run.has_checkpoint():
         raise NramError(f"nothing to resume: {run.checkpoint} does not exist")
@@ -228,6 +235,30 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"\ngeneralization (trained up to complexity {job.complexity}; M just fits, T = 2 x scaled; "
               f"read out at the halting step; the last row runs the integer machine only)")
         print(format_table([report.train_row] + report.rows))
+    return 0
+
+
+def _train_population(args: argparse.Namespace, job: Any, origin: SpecRef) -> int:
+    from tabulate import tabulate
+
+    from nramdsl.training.loop import MEMBERS, train_population
+    from nramdsl.training.rundir import RunDir
+
+    cfg, spec, K = job.config, job.spec, args.population
+    seeds = list(range(cfg.seed, cfg.seed + K))
+    run = RunDir(args.out) if args.out else RunDir.population_default("runs", spec.name, cfg.task, K, cfg.seed)
+    if args.resume and not run.has_checkpoint():
+        raise NramError(f"nothing to resume: {run.checkpoint} does not exist")
+    print(f"training a population of {K} (seeds {seeds[0]}-{seeds[-1]}) of machine '{spec.name}' on task "
+          f"'{cfg.task}' for up to {cfg.steps} steps each -> {run.path}", file=sys.stderr)
+    results = train_population(spec, cfg, seeds, run.path, resume=args.resume, progress=True, origin=origin)
+    rows = [[r.seed, r.steps, f"{r.train_error:.1%}", r.level, "-" if r.solved_at is None else r.solved_at,
+             r.stopped or "-", f"{r.wall:.1f}"] for r in results]
+    print(tabulate(rows, headers=["seed", "steps", "train error", "level", "solved at", "stopped", "wall s"],
+                   tablefmt="simple"))
+    solved = sum(1 for r in results if r.solved_at is not None)
+    print(f"{solved} of {K} members solved the training task; each member is a run directory: "
+          f"nramdsl eval {run.path / MEMBERS}/sSEED")
     return 0
 
 

@@ -41,15 +41,15 @@ def metrics(run: Path) -> list[dict]:
 
 
 def record_forward_sizes(monkeypatch) -> list[tuple[int, int]]:
-    """Make every NRAM forward pass append (memory size, timesteps) to the returned list."""
+    """Make every training forward pass append (memory size, timesteps) to the returned list."""
     seen: list[tuple[int, int]] = []
-    real_forward = NRAM.forward
+    real_run = NRAM.run
 
-    def recording_forward(self, memory, *args, timesteps=None, **kw):
+    def recording_run(self, controller, memory, *args, timesteps=None, **kw):
         seen.append((int(memory.shape[1]), timesteps or self.spec.timesteps))
-        return real_forward(self, memory, *args, timesteps=timesteps, **kw)
+        return real_run(self, controller, memory, *args, timesteps=timesteps, **kw)
 
-    monkeypatch.setattr(NRAM, "forward", recording_forward)
+    monkeypatch.setattr(NRAM, "run", recording_run)
     return seen
 
 
@@ -76,16 +76,16 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(spec, tmp_path: Path)
 
 def test_non_finite_updates_are_skipped_and_repeated_ones_roll_back(spec, tmp_path: Path, monkeypatch) -> None:
     calls = {"n": 0}
-    forward = NRAM.forward
+    run = NRAM.run
 
     def poisoned(self, *args, **kwargs):
-        out = forward(self, *args, **kwargs)
+        out = run(self, *args, **kwargs)
         calls["n"] += 1
-        if 8 <= calls["n"] < 16 and out.loss is not None:  # eight NaN losses in a row
-            out.loss = out.loss * float("nan")
+        if 8 <= calls["n"] < 16 and out.example_loss is not None:  # eight NaN losses in a row
+            out.example_loss = out.example_loss * float("nan")
         return out
 
-    monkeypatch.setattr(NRAM, "forward", poisoned)
+    monkeypatch.setattr(NRAM, "run", poisoned)
     result = train(spec, small_config(max_skips=3), tmp_path / "run")
     assert result.skipped == 8
     assert result.rollbacks == 2  # after the 4th and the 8th consecutive skip
@@ -121,7 +121,7 @@ def test_training_reduces_the_error_and_the_run_reloads(spec, tmp_path: Path) ->
     first, last = rows[0]["train_error"], sum(r["train_error"] for r in rows[-3:]) / 3
     assert last < first / 2
     state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
-    assert state["counters"]["step"] == 150
+    assert state["members"][0]["counters"]["step"] == 150
     model, config = load_run(tmp_path / "run")
     for p, q in zip(model.parameters(), result.model.parameters()):
         assert torch.equal(p, q)
@@ -130,7 +130,7 @@ def test_training_reduces_the_error_and_the_run_reloads(spec, tmp_path: Path) ->
 
 def test_stretch_phase_starts_after_a_zero_error_streak(spec, tmp_path: Path, monkeypatch) -> None:
     """After `stretch_after` error-free batches at the top level, batches run with slack × T in fitted memory."""
-    import nramdsl.training.loop as train_module
+    import nramdsl.training.population as train_module
 
     seen = record_forward_sizes(monkeypatch)
     # every batch counts as solved, so the streak is the step count (the curriculum is off: top level at once)
@@ -149,7 +149,7 @@ def test_stretch_phase_starts_after_a_zero_error_streak(spec, tmp_path: Path, mo
 
 
 def test_a_run_that_stopped_early_stays_stopped_when_resumed_with_a_larger_budget(spec, tmp_path: Path, monkeypatch) -> None:
-    import nramdsl.training.loop as train_module
+    import nramdsl.training.population as train_module
 
     # every probe is error-free: two in a row (steps 2 and 4) stop the run
     monkeypatch.setattr(train_module, "probe", lambda model, job, trained: 0.0)
@@ -183,7 +183,7 @@ def test_a_run_stalled_below_the_top_level_gives_up(spec, tmp_path: Path) -> Non
 
 def test_a_run_that_has_not_solved_its_task_within_solve_within_gives_up(spec, tmp_path: Path, monkeypatch) -> None:
     """`solve_within` covers what `give_up_after` cannot: a run at the top level from the start."""
-    import nramdsl.training.loop as train_module
+    import nramdsl.training.population as train_module
 
     cfg = small_config(steps=20, curriculum=False, stop__solve_within=6, noise__eta=0.0)
     monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.ones(pred.shape[0]))
@@ -198,7 +198,7 @@ def test_a_run_that_has_not_solved_its_task_within_solve_within_gives_up(spec, t
 
 @pytest.mark.parametrize("rule, expected", [("batch", 0.5), ("current", 1 / 3)])
 def test_curriculum_error_rule_picks_the_examples_that_move_the_level(rule: str, expected: float) -> None:
-    from nramdsl.training.loop import _curriculum_error
+    from nramdsl.training.population import _curriculum_error
 
     err = torch.tensor([0.0, 0.5, 1.0, 0.5])
     complexities = torch.tensor([1, 2, 3, 2])
@@ -215,7 +215,7 @@ def test_word_settings_must_be_one_of_their_choices() -> None:
 def test_stretch_complexity_trains_longer_inputs_with_scaled_steps(spec, tmp_path: Path, monkeypatch) -> None:
     """`stretch_complexity = 2`: stretched batches hold complexities up to 2× the training one, in fitted
     memory, with the stretched T scaled by the batch's largest complexity."""
-    import nramdsl.training.loop as train_module
+    import nramdsl.training.population as train_module
 
     seen = record_forward_sizes(monkeypatch)
     monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
@@ -230,7 +230,7 @@ def test_stretch_complexity_trains_longer_inputs_with_scaled_steps(spec, tmp_pat
 
 
 def test_stretch_memory_range_draws_sizes_between_fitted_and_the_machine(spec, tmp_path: Path, monkeypatch) -> None:
-    import nramdsl.training.loop as train_module
+    import nramdsl.training.population as train_module
 
     seen = record_forward_sizes(monkeypatch)
     monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))

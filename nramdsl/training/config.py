@@ -103,6 +103,24 @@ class StopSettings:
     on_probe: bool = True  # stop once two probes in a row are error-free
 
 
+@dataclass(frozen=True)
+class PBTSettings:
+    """Population-based training (Jaderberg et al. 2017), for a run of several members (`--population`).
+
+    Every `every` steps the members still training are ranked: curriculum level first (higher is better),
+    then the mean training error since the last round. Each member of the bottom `quantile` copies the
+    weights, optimizer state, curriculum and phase of a random member of the top `quantile` (exploit), then
+    changes its learning rate, entropy coefficient and noise η (explore): each is multiplied by 1 + `perturb`
+    or 1 − `perturb`, or with probability `resample` drawn afresh from its range. Defaults: Ray Tune's
+    PopulationBasedTraining (quantile 0.25, resample probability 0.25, factors 1.2 / 0.8). 0 = off.
+    """
+
+    every: int = 0
+    quantile: float = 0.25
+    resample: float = 0.25
+    perturb: float = 0.2
+
+
 def _default_model() -> ModelOptions:
     return ModelOptions(grad_clamp=10.0)
 
@@ -133,6 +151,7 @@ class TrainConfig:
     entropy: EntropySettings = field(default_factory=EntropySettings)
     stretch: StretchSettings = field(default_factory=StretchSettings)
     stop: StopSettings = field(default_factory=StopSettings)
+    pbt: PBTSettings = field(default_factory=PBTSettings)
 
     def __post_init__(self) -> None:
         for key, spec in SETTINGS.items():

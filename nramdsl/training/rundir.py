@@ -6,6 +6,10 @@
       checkpoint.pt   the latest state, from which `--resume` continues bit for bit
       result.json     a seed search's row for the finished run, keyed by its settings
 
+    runs/MACHINE-TASK-pK-sSEED/  (a population of K, `RunDir.population_default`): the same files for all
+      members (metrics lines carry "member" and "seed"), and members/sSEED/, one ordinary run directory
+      per member
+
 Every write goes to a temporary file in the same folder and is renamed over the old one, so a crash
 mid-write leaves the old file or the new one, never a truncated one.
 """
@@ -62,6 +66,11 @@ class RunDir:
     def default(cls, root: str | os.PathLike[str], machine: str, task: str, seed: int) -> RunDir:
         return cls(Path(root) / f"{machine}-{task}-s{seed}")
 
+    @classmethod
+    def population_default(cls, root: str | os.PathLike[str], machine: str, task: str, members: int,
+                           seed: int) -> RunDir:
+        return cls(Path(root) / f"{machine}-{task}-p{members}-s{seed}")
+
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
 
@@ -105,6 +114,9 @@ class RunDir:
     def read_metrics_lines(self) -> list[str]:
         return [line for line in self.metrics.read_text().splitlines() if line]
 
+    def write_metrics_lines(self, lines: list[str]) -> None:
+        atomic_write(self.metrics, lambda fh: fh.write("".join(line + "\n" for line in lines).encode()))
+
     def read_metrics(self) -> Iterator[dict[str, Any]]:
         return (json.loads(line) for line in self.read_metrics_lines())
 
@@ -120,3 +132,27 @@ class RunDir:
 
     def clear_result(self) -> None:
         (self.path / RESULT).unlink(missing_ok=True)
+
+
+def legacy_to_population(state: dict[str, Any], population: Any) -> dict[str, Any]:
+    """A checkpoint written before populations (one model, torch's Adam) as a population of one, so such a
+    run still resumes. Controller parameters keep their order: state_dict order is parameter order."""
+    names = [k.removeprefix("controller.") for k in state["model"]]
+    adam = state["optimizer"]["state"]  # torch.optim.Adam: {parameter index: {step, exp_avg, exp_avg_sq}}
+    steps = int(adam[0]["step"]) if adam else 0
+    zeros = [torch.zeros_like(w).unsqueeze(0) for w in state["model"].values()]
+    member = {"seed": int(state["config"].get("seed", 0)), "settings": {}, "curriculum": state["curriculum"],
+              "data_gen": state["data_gen"], "noise_gen": state["noise_gen"], "counters": state["counters"],
+              "lineage": [], "errors": []}
+    return {
+        "format": "nramdsl-population/1",
+        "step": int(state["counters"]["step"]),
+        "seeds": [member["seed"]],
+        "controller": {name: w.unsqueeze(0) for name, w in zip(names, state["model"].values())},
+        "optimizer": {"steps": [steps],
+                      "exp_avg": [adam[i]["exp_avg"].unsqueeze(0) if i in adam else zeros[i] for i in range(len(names))],
+                      "exp_avg_sq": [adam[i]["exp_avg_sq"].unsqueeze(0) if i in adam else zeros[i]
+                                     for i in range(len(names))]},
+        "members": [member],
+        "config": {},
+    }

@@ -1,21 +1,11 @@
-"""A training run's whole state, typed: what a checkpoint holds and `--resume` restores bit for bit.
-
-`Progress` is the run's counters; `TrainState` adds the tensors and generators around them. Everything
-random comes from the two generators, seeded from the run's seed, so restoring them restores the future.
-"""
+"""A run's counters, typed: the part of its state that is not tensors or generators (a `Member` holds
+those, `nramdsl.training.member`), saved in every checkpoint as "counters"."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
-
-import torch
-
-from nramdsl.machine.fuzzy import NRAM
-from nramdsl.training.config import TrainConfig
-from nramdsl.training.curriculum import Curriculum
 
 
 @dataclass
@@ -24,6 +14,7 @@ class Progress:
     skipped: int = 0  # updates skipped for a non-finite loss or gradient
     rollbacks: int = 0
     consecutive_skips: int = 0
+    consecutive_rollbacks: int = 0  # rollbacks with no good update in between
     zero_streak: int = 0  # consecutive error-free batches at the top curriculum level
     probe_error: float | None = None  # the last probe's error (`stop.probe_every`)
     probe_zero: int = 0  # consecutive error-free probes
@@ -41,48 +32,3 @@ class Progress:
         """Counters a checkpoint does not know keep their defaults; ones this version does not know are dropped."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in state.items() if k in names})
-
-
-@dataclass
-class TrainState:
-    model: NRAM
-    optimizer: torch.optim.Optimizer
-    curriculum: Curriculum
-    data_gen: torch.Generator  # examples and their sizes
-    noise_gen: torch.Generator  # gradient noise
-    progress: Progress = field(default_factory=Progress)
-
-    @classmethod
-    def fresh(cls, model: NRAM, cfg: TrainConfig, levels: int, device: torch.device) -> TrainState:
-        """Step 0 of a run: Adam on the model, the generators seeded from `cfg.seed`, the curriculum at its
-        first level (at its top without a curriculum)."""
-        curriculum = Curriculum.up_to(levels, threshold=cfg.curriculum.threshold, patience=cfg.curriculum.patience)
-        if not cfg.curriculum.enabled:
-            curriculum.level = len(curriculum.levels) - 1
-        return cls(
-            model,
-            torch.optim.Adam(list(model.parameters()), lr=cfg.lr),
-            curriculum,
-            torch.Generator().manual_seed(cfg.seed * 1_000_003 + 1),
-            torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + 2),
-        )
-
-    def state_dict(self, cfg: TrainConfig) -> dict[str, Any]:
-        """A deep copy (a model's state_dict holds references to its live tensors)."""
-        return copy.deepcopy({
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "curriculum": self.curriculum.state_dict(),
-            "data_gen": self.data_gen.get_state(),
-            "noise_gen": self.noise_gen.get_state(),
-            "counters": self.progress.state_dict(),
-            "config": cfg.settings(),
-        })
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.curriculum.load_state_dict(state["curriculum"])
-        self.data_gen.set_state(state["data_gen"])
-        self.noise_gen.set_state(state["noise_gen"])
-        self.progress = Progress.from_state_dict(state["counters"])

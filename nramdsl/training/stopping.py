@@ -14,6 +14,9 @@ from nramdsl.training.curriculum import Curriculum
 from nramdsl.training.state import Progress
 
 
+MAX_ROLLBACKS = 3  # rollbacks in a row, without a good update between them, before a run is given up
+
+
 @dataclass(frozen=True)
 class StopRule:
     name: str  # recorded as `Progress.stopped`
@@ -34,6 +37,10 @@ STOP_RULES: tuple[StopRule, ...] = (
     StopRule("unsolved", "stop.solve_within", True,
              lambda p, c, cur: bool(c.stop.solve_within) and p.solved_at is None and p.step >= c.stop.solve_within,
              lambda c: f"the training task was not solved within {c.stop.solve_within} steps (stop.solve_within)"),
+    StopRule("diverged", "max_skips", True,
+             lambda p, c, cur: p.consecutive_rollbacks >= MAX_ROLLBACKS,
+             lambda c: f"its updates stayed non-finite through {MAX_ROLLBACKS} rollbacks in a row to its last good "
+                       f"state (try a smaller lr)"),
 )  # fmt: skip
 RULES = {rule.name: rule for rule in STOP_RULES}
 

@@ -1,0 +1,63 @@
+"""Population-based training (Jaderberg et al. 2017): the bottom of a population copies the top, then explores.
+
+Every `pbt.every` steps (`nramdsl.training.config.PBTSettings`), the members still training are ranked by
+curriculum level (higher first), then by their mean training error since the last round (lower first).
+Each member of the bottom quantile copies a random member of the top quantile: its weights, its optimizer
+state, its curriculum and its phase (exploit). It keeps its own seed, generators and step count, so it
+explores a new example and noise stream from there. Then each of its `EXPLORED` settings is multiplied by
+1 ± `perturb` (either with probability 1/2), or with probability `resample` drawn afresh from its range
+(explore). Every copy is recorded in both members' lineage and in the metrics, so a result can be traced.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+# The settings PBT explores, and the range each is drawn from on a resample (log-uniform between the
+# bounds; noise.eta uniform over the gradient-noise paper's three values and 0).
+EXPLORED: dict[str, tuple[float, float]] = {"lr": (1e-4, 1e-2), "entropy.coef": (1e-3, 1e-1), "noise.eta": (0.0, 1.0)}
+NOISE_ETAS = (0.0, 0.01, 0.3, 1.0)
+
+
+def rank(members: list[Any]) -> list[Any]:
+    """Best first: curriculum level, then mean error since the last round (nan ranks last)."""
+
+    def key(m: Any) -> tuple[int, float]:
+        err = sum(m.errors) / len(m.errors) if m.errors else math.inf
+        return (-m.curriculum.level, err if err == err else math.inf)
+
+    return sorted(members, key=key)
+
+
+def _draw(key: str, gen: torch.Generator) -> float:
+    u = float(torch.rand((), generator=gen, dtype=torch.float64))
+    if key == "noise.eta":
+        return NOISE_ETAS[min(int(u * len(NOISE_ETAS)), len(NOISE_ETAS) - 1)]
+    low, high = EXPLORED[key]
+    return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+
+
+def explore(settings: dict[str, float], resample: float, perturb: float, gen: torch.Generator) -> dict[str, float]:
+    """New values for the explored settings: each resampled, or multiplied by 1 + perturb or 1 - perturb."""
+    out = {}
+    for key in EXPLORED:
+        if float(torch.rand((), generator=gen, dtype=torch.float64)) < resample:
+            out[key] = _draw(key, gen)
+        else:
+            up = float(torch.rand((), generator=gen, dtype=torch.float64)) < 0.5
+            out[key] = settings[key] * (1 + perturb if up else 1 - perturb)
+    return out
+
+
+def pairs(members: list[Any], quantile: float, gen: torch.Generator) -> list[tuple[Any, Any]]:
+    """(loser, winner) pairs of this round: each of the bottom quantile with a random one of the top."""
+    ranked = rank(members)
+    n = int(len(ranked) * quantile)
+    if n < 1 or len(ranked) < 2:
+        return []
+    top, bottom = ranked[:n], ranked[-n:]
+    picks = torch.randint(0, len(top), (len(bottom),), generator=gen).tolist()
+    return [(loser, top[i]) for loser, i in zip(bottom, picks) if loser is not top[i]]

@@ -1,0 +1,243 @@
+"""Populations: K seeds trained as one batched model, each member an independent run in every respect.
+
+The backbone is differential: member k of a population against `train` with seed k (float64, tight
+tolerance), and a population of one against a plain training loop written here with torch.optim.Adam.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import nramdsl.training.population as population_module
+from nramdsl.lang.frontend import load_machine, machine_from_text
+from nramdsl.machine.fuzzy import NRAM
+from nramdsl.training.config import TrainConfig
+from nramdsl.training.loop import load_run, train, train_population
+from nramdsl.training.rundir import RunDir
+from nramdsl.training.setup import configure
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TINY = (Path(__file__).parent / "specs" / "tiny.nram").read_text()
+
+
+@pytest.fixture
+def tiny():
+    return machine_from_text(TINY, "tiny.nram")
+
+
+def lstm_machine():
+    """The Swap machine (LSTM controller), small enough for a test."""
+    return load_machine(EXAMPLES / "swap.nram", overrides={"M": 8, "T": 4})
+
+
+def settings(spec, **kw) -> TrainConfig:
+    base = {"steps": 12, "batch": 4, "dtype": "float64", "log_every": 1, "checkpoint_every": 5, "noise.eta": 0.3,
+            "complexity": 3}
+    base.update({k.replace("__", "."): v for k, v in kw.items()})
+    return configure(spec, base)
+
+
+def losses(rows: list[dict], member: int | None = None) -> list[float]:
+    return [r["loss"] for r in rows if "loss" in r and (member is None or r.get("member") == member)]
+
+
+@pytest.mark.parametrize("machine", ["mlp", "lstm"])
+def test_member_k_is_the_single_run_with_seed_k(machine: str, tiny) -> None:
+    spec = tiny if machine == "mlp" else lstm_machine()
+    cfg = settings(spec)
+    rows: list[dict] = []
+    members = train_population(spec, cfg, [3, 4, 5], None, on_log=rows.append)
+    for k, seed in enumerate([3, 4, 5]):
+        single: list[dict] = []
+        alone = train(spec, cfg.replace(seed=seed), None, on_log=single.append)
+        assert len(losses(single)) == 12
+        torch.testing.assert_close(torch.tensor(losses(rows, k)), torch.tensor(losses(single)), rtol=1e-10, atol=0)
+        for p, q in zip(members[k].model.parameters(), alone.model.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
+
+
+def test_a_population_of_one_is_a_plain_adam_training_loop(tiny) -> None:
+    """An independent loop (torch.optim.Adam, the model's forward, the paper's objective and aids) gives the
+    engine's losses: the engine's per-member Adam, clipping and objective are the textbook ones."""
+    cfg = settings(tiny, **{"noise.eta": 0.0, "curriculum": False, "stretch.after": 0, "stop.probe_every": 0})
+    rows: list[dict] = []
+    train(tiny, cfg, None, on_log=rows.append)
+
+    torch.manual_seed(cfg.seed)
+    model = NRAM(tiny, cfg.model).double()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 1)
+    from nramdsl.tasks import get_task
+    from nramdsl.training.curriculum import Curriculum
+
+    curriculum = Curriculum.up_to(3)
+    curriculum.level = 2  # no curriculum: the top level from the start
+    expected = []
+    for step in range(cfg.steps):
+        batch = get_task("access").generate(curriculum.sample(cfg.batch, gen), tiny.memory, cfg.batch, gen)
+        out = model(batch.memory, batch.target, batch.mask)
+        T = out.halting.shape[1]
+        expected_t = (out.halting * torch.arange(1, T + 1, dtype=torch.float64)).sum(1).mean()
+        total = out.loss - cfg.entropy.coef * cfg.entropy.decay**step * out.entropy + cfg.halt_penalty * expected_t / T
+        opt.zero_grad()
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_norm)
+        opt.step()
+        expected.append(out.loss.item())
+    torch.testing.assert_close(torch.tensor(losses(rows)), torch.tensor(expected), rtol=1e-9, atol=0)
+
+
+def test_members_in_different_shapes_run_as_groups_and_stay_independent(tiny, monkeypatch) -> None:
+    """In the stretch phase each member draws its own memory size ("range"): the population runs one
+    forward pass per shape, and every member still equals its single run."""
+    monkeypatch.setattr(population_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
+    cfg = settings(tiny, curriculum=False, **{"stretch.after": 2, "stretch.memory": "range", "stop.probe_every": 0})
+    shapes: list[list[tuple[int, int]]] = []
+    real_run = NRAM.run
+
+    def recording_run(self, controller, memory, *args, **kw):
+        shapes[-1].append((int(memory.shape[0]), int(memory.shape[1])))
+        return real_run(self, controller, memory, *args, **kw)
+
+    monkeypatch.setattr(NRAM, "run", recording_run)
+    real_step = population_module.Population.step
+
+    def counting_step(self):
+        shapes.append([])
+        return real_step(self)
+
+    monkeypatch.setattr(population_module.Population, "step", counting_step)
+    rows: list[dict] = []
+    train_population(tiny, cfg, [0, 1, 2, 3], None, on_log=rows.append)
+    assert any(len(groups) > 1 for groups in shapes)  # several shapes in one step
+    assert all(sum(n for n, _ in groups) == 4 * cfg.batch for groups in shapes)  # every member, once
+    for k in range(4):
+        single: list[dict] = []
+        train(tiny, cfg.replace(seed=k), None, on_log=single.append)
+        torch.testing.assert_close(torch.tensor(losses(rows, k)), torch.tensor(losses(single)), rtol=1e-10, atol=0)
+
+
+def test_members_that_stop_leave_the_batch(tiny, monkeypatch) -> None:
+    """Member seed 0 passes its probes (steps 2 and 4) and stops; from then on the batch holds the others only."""
+    cfg = settings(tiny, steps=10, curriculum=False, **{"stop.probe_every": 2})
+    monkeypatch.setattr(population_module, "probe", lambda model, job, trained: 0.0 if job.config.seed == 0 else 0.5)
+    sizes: list[int] = []
+    real_run = NRAM.run
+
+    def recording_run(self, controller, memory, *args, **kw):
+        sizes.append(int(memory.shape[0]))
+        return real_run(self, controller, memory, *args, **kw)
+
+    monkeypatch.setattr(NRAM, "run", recording_run)
+    results = train_population(tiny, cfg, [0, 1, 2], None)
+    assert [(r.steps, r.stopped) for r in results] == [(4, "probe"), (10, None), (10, None)]
+    assert sizes == [3 * cfg.batch] * 4 + [2 * cfg.batch] * 6
+
+
+def test_a_population_resumes_exactly_and_exports_its_members(tiny, tmp_path: Path) -> None:
+    cfg = settings(tiny, steps=14, **{"stop.probe_every": 0})
+    full_rows: list[dict] = []
+    full = train_population(tiny, cfg, [0, 1, 2], tmp_path / "full", on_log=full_rows.append)
+
+    class Interrupt(Exception):
+        pass
+
+    def crash(row: dict) -> None:
+        if row["step"] == 8:  # after the checkpoint at step 5: steps 6-8 are lost and redone
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train_population(tiny, cfg, [0, 1, 2], tmp_path / "resumed", on_log=crash)
+    resumed = train_population(tiny, cfg, [0, 1, 2], tmp_path / "resumed", resume=True)
+    for a, b in zip(full, resumed):
+        assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+
+    def metrics(run: Path) -> list[dict]:
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k != "wall"} for r in rows]
+
+    assert metrics(tmp_path / "full") == metrics(tmp_path / "resumed")
+    # every member is an ordinary run directory: load_run and `nramdsl eval` read it
+    for r in full:
+        member_dir = tmp_path / "full" / "members" / f"s{r.seed}"
+        model, config = load_run(member_dir)
+        assert config["train"]["seed"] == r.seed and "population" not in config
+        assert all(torch.equal(p, q) for p, q in zip(model.parameters(), r.model.parameters()))
+        assert {row["member"] for row in RunDir(member_dir).read_metrics()} == {full.index(r)}
+    with pytest.raises(ValueError, match="population of 3"):
+        load_run(tmp_path / "full")
+
+
+def test_a_non_finite_member_skips_alone_and_rolls_back(tiny, monkeypatch) -> None:
+    cfg = settings(tiny, steps=16, **{"max_skips": 2, "stop.probe_every": 0, "noise.eta": 0.0})
+    real_run = NRAM.run
+    calls = {"n": 0}
+
+    def poisoned(self, controller, memory, *args, **kw):
+        out = real_run(self, controller, memory, *args, **kw)
+        calls["n"] += 1
+        if 4 <= calls["n"] < 12 and out.example_loss is not None:  # member 1's rows, eight steps in a row
+            B = memory.shape[0] // 3
+            out.example_loss = torch.cat([out.example_loss[:B], out.example_loss[B:2 * B] * float("nan"),
+                                          out.example_loss[2 * B:]])
+        return out
+
+    monkeypatch.setattr(NRAM, "run", poisoned)
+    rows: list[dict] = []
+    results = train_population(tiny, cfg, [0, 1, 2], None, on_log=rows.append)
+    assert [r.skipped for r in results] == [0, 8, 0]
+    assert results[1].rollbacks == 2  # after the 3rd and the 6th skip in a row
+    assert all(bool(torch.isfinite(p).all()) for r in results for p in r.model.parameters())
+    monkeypatch.setattr(NRAM, "run", real_run)
+    for k in (0, 2):  # the others never noticed
+        single: list[dict] = []
+        train(tiny, cfg.replace(seed=k), None, on_log=single.append)
+        torch.testing.assert_close(torch.tensor(losses(rows, k)), torch.tensor(losses(single)), rtol=1e-10, atol=0)
+
+
+def test_an_infinite_learning_rate_never_reaches_the_weights(tiny, tmp_path: Path) -> None:
+    cfg = settings(tiny, steps=40, lr=float("inf"), **{"stop.probe_every": 0, "max_skips": 1})
+    result = train(tiny, cfg, tmp_path / "run")
+    assert result.stopped == "diverged" and result.steps < 40
+    state = RunDir(tmp_path / "run").load()
+    assert all(bool(torch.isfinite(w).all()) for w in state["controller"].values())
+
+
+def test_population_based_training_copies_the_best_and_records_the_lineage(tiny, tmp_path: Path, monkeypatch) -> None:
+    cfg = settings(tiny, steps=12, **{"pbt.every": 4, "pbt.quantile": 0.5, "stop.probe_every": 0})
+    copies: list[tuple[int, int, dict]] = []
+    real_round = population_module.Population._pbt_round
+
+    def watching_round(self):
+        before = {m.index: self.controllers.member_state(m.index) for m in self.members}
+        events = real_round(self)
+        for e in events:
+            winner = next(m for m in self.members if m.seed == e["pbt"]["copied"])
+            copies.append((e["member"], winner.index, before[winner.index]))
+            after = self.controllers.member_state(e["member"])
+            assert all(torch.equal(after[name], w) for name, w in before[winner.index].items())
+            loser = self.members[e["member"]]
+            assert loser.cfg.lr == e["pbt"]["settings"]["lr"] and loser.curriculum.level == winner.curriculum.level
+        return events
+
+    monkeypatch.setattr(population_module.Population, "_pbt_round", watching_round)
+    rows: list[dict] = []
+    train_population(tiny, cfg, [0, 1, 2, 3], tmp_path / "pbt", on_log=rows.append)
+    events = [r for r in rows if "pbt" in r]
+    assert len(events) == 2 * 2  # two rounds (steps 4 and 8; 12 is the end), half of four members each
+    assert all(set(e["pbt"]["settings"]) == {"lr", "entropy.coef", "noise.eta"} for e in events)
+    state = RunDir(tmp_path / "pbt").load()
+    lineage = [len(m["lineage"]) for m in state["members"]]
+    assert sum(lineage) == 4
+    # a copy took the winner's weights of that moment (checked in the round), then trained on with its own
+    # settings and generators
+    assert len(copies) == 4 and all(loser != winner for loser, winner, _ in copies)
+    resumed_rows: list[dict] = []
+    train_population(tiny, cfg.replace(steps=12), [0, 1, 2, 3], tmp_path / "pbt", resume=True,
+                     on_log=resumed_rows.append)
+    assert resumed_rows == []  # every member used its budget: nothing left to do

@@ -265,7 +265,12 @@ def _train_population(args: argparse.Namespace, job: Any, origin: SpecRef) -> in
 def _reproduce_arguments(p: argparse.ArgumentParser) -> None:
     _training_arguments(p)
     p.add_argument("--seeds", type=int, default=3, help="how many seeds (0 .. N-1) to train")
-    p.add_argument("--jobs", type=int, default=1, help="seeds trained at once, each in its own process (default 1)")
+    p.add_argument("--population", type=int, default=1, metavar="K",
+                   help="train the seeds in populations of K, each one batched model (default 1: one seed at a time)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="units (seeds, or populations) trained at once, each in its own process (default 1)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run the units as tasks on a Ray cluster (e.g. auto, or ray://HOST:10001; needs nramdsl[ray])")
     p.add_argument("--fresh", action="store_true",
                    help="retrain every seed (default: reuse a seed already trained with the same machine and settings)")
     p.add_argument("--results", type=Path, default=Path("results"), help="folder for TASK.json (default results/)")
@@ -276,15 +281,15 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     from nramdsl.training.rundir import write_json
     from nramdsl.training.search import run_seeds, summarize
 
-    if args.seeds < 1 or args.jobs < 1:
-        raise NramError("--seeds and --jobs must be >= 1")
+    if args.seeds < 1 or args.jobs < 1 or args.population < 1:
+        raise NramError("--seeds, --population and --jobs must be >= 1")
     job, origin = _job(args)
     cfg = job.config
-    seeds = run_seeds(job.spec, cfg, list(range(args.seeds)), args.runs, origin, jobs=args.jobs,
-                      reuse=not args.fresh, progress=sys.stderr.isatty(),
+    seeds = run_seeds(job.spec, cfg, list(range(args.seeds)), args.runs.resolve(), origin, population=args.population,
+                      jobs=args.jobs, reuse=not args.fresh, progress=sys.stderr.isatty(), ray=args.ray,
                       report=lambda line: print(f"[{cfg.task}] {line}", file=sys.stderr, flush=True))
     command = "nramdsl " + " ".join(shlex.quote(a) for a in args.argv)
-    summary = summarize(cfg.task, job.spec, cfg, seeds, command)
+    summary = summarize(cfg.task, job.spec, cfg, seeds, command, population=args.population)
     path = args.results / f"{cfg.task}.json"
     write_json(path, summary)
     print(json.dumps({k: summary[k] for k in ("task", "seeds_tried", "reached", "mean_steps_per_s")}))

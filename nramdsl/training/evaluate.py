@@ -11,6 +11,7 @@ fuzzy model's read-out cell for cell. `generalization` is the table `nramdsl tra
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from tabulate import tabulate
 from nramdsl.lang.spec import MachineSpec
 from nramdsl.machine.discrete import run_discrete
 from nramdsl.machine.fuzzy import NRAM, Readout
+from nramdsl.machine.stacked import StackedController
 from nramdsl.tasks import Task
 
 BIG = 1000  # the complexity the integer machine alone runs at (past the paper's 50)
@@ -82,42 +84,86 @@ def evaluate(
     discretize: bool = False,
 ) -> EvalRow:
     """One row: `examples` test cases at exactly `budget.complexity` (the hardest at that size)."""
+    return evaluate_many([model], task, budget, examples=examples, batch=batch, seed=seed, readout=readout,
+                         fuzzy=fuzzy, discretize=discretize)[0]
+
+
+# Members whose fuzzy runs share one forward pass are capped so that one memory tensor stays under this
+# many floats (the fuzzy machine holds a few of them at a time): 2^26 floats is 256 MiB in float32.
+EVAL_FLOATS = 1 << 26
+
+
+@torch.no_grad()
+def evaluate_many(
+    models: list[NRAM],
+    task: Task,
+    budget: Budget,
+    *,
+    examples: int = 64,
+    batch: int = 32,
+    seed: int = 1234,
+    readout: Readout = "halt",
+    fuzzy: bool = True,
+    discretize: bool = False,
+) -> list[EvalRow]:
+    """The row of each model (of one machine) on the same test cases; the fuzzy runs of many models share
+    forward passes (their controllers stacked), so scoring a population costs about one big run."""
     gen = torch.Generator().manual_seed(seed)
-    model.eval()
-    errs: list[torch.Tensor] = []
-    d_errs: list[torch.Tensor] = []
-    matches: list[torch.Tensor] = []
-    halts: list[torch.Tensor] = []
+    per_model: list[dict[str, list[torch.Tensor]]] = [defaultdict(list) for _ in models]
     done = 0
     while done < examples:
         n = min(batch, examples - done)
         tb = task.generate(budget.complexity, budget.memory, n, gen)
-        fuzzy_pred = None
+        fuzzy_preds: list[torch.Tensor | None] = [None] * len(models)
         if fuzzy:
-            device = model.controller.head.weight.device
-            out = model(tb.memory.to(device), timesteps=budget.timesteps)
-            fuzzy_pred = out.readout(readout).cpu()
-            errs.append(masked_error(fuzzy_pred, tb.target, tb.mask))
-            halts.append(out.halting_step().cpu().double())
-        if discretize:
-            run = run_discrete(model, tb.memory, budget.timesteps, readout)
-            d_pred = torch.from_numpy(np.ascontiguousarray(run.memory))
-            d_errs.append(masked_error(d_pred, tb.target, tb.mask))
-            if fuzzy_pred is not None:
-                same = ((d_pred == fuzzy_pred) | ~tb.mask).all(dim=1)
-                matches.append(same.double())
-            if not fuzzy:
-                halts.append(torch.from_numpy(run.halted_at).double())
+            fuzzy_preds = _fuzzy_predictions(models, tb.memory, budget, readout, per_model)
+        for k, model in enumerate(models):
+            acc = per_model[k]
+            if fuzzy_preds[k] is not None:
+                acc["errs"].append(masked_error(fuzzy_preds[k], tb.target, tb.mask))  # type: ignore[arg-type]
+            if discretize:
+                run = run_discrete(model, tb.memory, budget.timesteps, readout)
+                d_pred = torch.from_numpy(np.ascontiguousarray(run.memory))
+                acc["d_errs"].append(masked_error(d_pred, tb.target, tb.mask))
+                if fuzzy_preds[k] is not None:
+                    acc["matches"].append(((d_pred == fuzzy_preds[k]) | ~tb.mask).all(dim=1).double())
+                if not fuzzy:
+                    acc["halts"].append(torch.from_numpy(run.halted_at).double())
         done += n
+    return [_row(budget, examples, acc) for acc in per_model]
 
+
+def _fuzzy_predictions(models: list[NRAM], memory: torch.Tensor, budget: Budget, readout: Readout,
+                       per_model: list[dict[str, list[torch.Tensor]]]) -> list[torch.Tensor | None]:
+    """Each model's read-out on `memory`, in chunks of models that share one forward pass."""
+    first = models[0]
+    device = first.controller.head.weight.device
+    dtype = first.controller.head.weight.dtype
+    n, M = memory.shape
+    chunk = max(1, EVAL_FLOATS // (n * M * M))
+    preds: list[torch.Tensor | None] = []
+    for start in range(0, len(models), chunk):
+        group = models[start : start + chunk]
+        controller = StackedController([m.controller for m in group]) if len(group) > 1 else group[0].controller
+        runner = controller.select(torch.arange(len(group))) if len(group) > 1 else controller
+        out = first.run(runner, memory.to(device).repeat(len(group), 1), dtype=dtype, timesteps=budget.timesteps)
+        read, halt = out.readout(readout).cpu(), out.halting_step().cpu().double()
+        for g in range(len(group)):
+            preds.append(read[g * n : (g + 1) * n])
+            per_model[start + g]["halts"].append(halt[g * n : (g + 1) * n])
+    return preds
+
+
+def _row(budget: Budget, examples: int, acc: dict[str, list[torch.Tensor]]) -> EvalRow:
     def mean(xs: list[torch.Tensor]) -> float | None:
         return float(torch.cat(xs).mean()) if xs else None
 
     def solved(xs: list[torch.Tensor]) -> float | None:
         return float((torch.cat(xs) == 0).double().mean()) if xs else None
 
-    return EvalRow(budget.complexity, budget.memory, budget.timesteps, examples, mean(errs), solved(errs),
-                   mean(d_errs), solved(d_errs), mean(matches), mean(halts))
+    return EvalRow(budget.complexity, budget.memory, budget.timesteps, examples, mean(acc["errs"]),
+                   solved(acc["errs"]), mean(acc["d_errs"]), solved(acc["d_errs"]), mean(acc["matches"]),
+                   mean(acc["halts"]))
 
 
 @dataclass
@@ -149,16 +195,41 @@ def generalization(
 ) -> GeneralizationReport:
     """The generalization table: fuzzy (and discretized) error at each complexity, then the integer
     machine alone at `big`. The first row (`train_row`) is the training budget itself, without slack."""
-    train_row = evaluate(model, task, scaled_budget(task, train_complexity, train_complexity, spec.memory,
-                                                    spec.timesteps, slack=1.0), examples=examples, readout=readout)
-    rows = []
+    return generalization_many([model], task, spec, train_complexity, complexities=complexities, examples=examples,
+                               slack=slack, readout=readout, discretize=discretize, big=big, memory=memory,
+                               timesteps=timesteps)[0]
+
+
+def generalization_many(
+    models: list[NRAM],
+    task: Task,
+    spec: MachineSpec,
+    train_complexity: int,
+    *,
+    complexities: list[int] | None = None,
+    examples: int = 64,
+    slack: float = 2.0,
+    readout: Readout = "halt",
+    discretize: bool = True,
+    big: int | None = BIG,
+    memory: int | None = None,
+    timesteps: int | None = None,
+) -> list[GeneralizationReport]:
+    """`generalization` of each model, the fuzzy runs of all models sharing forward passes."""
+    kw = {"examples": examples, "readout": readout}
+    train_rows = evaluate_many(models, task, scaled_budget(task, train_complexity, train_complexity, spec.memory,
+                                                            spec.timesteps, slack=1.0), **kw)  # type: ignore[arg-type]
+    table: list[list[EvalRow]] = [[] for _ in models]
     for c in complexities or default_complexities(train_complexity):
         b = scaled_budget(task, c, train_complexity, spec.memory, spec.timesteps, slack, memory, timesteps)
-        rows.append(evaluate(model, task, b, examples=examples, readout=readout, discretize=discretize))
+        for k, row in enumerate(evaluate_many(models, task, b, discretize=discretize, **kw)):  # type: ignore[arg-type]
+            table[k].append(row)
     if big and discretize:
         b = scaled_budget(task, big, train_complexity, spec.memory, spec.timesteps, slack)
-        rows.append(evaluate(model, task, b, examples=min(examples, 16), readout=readout, fuzzy=False, discretize=True))
-    return GeneralizationReport(rows, train_row)
+        rows = evaluate_many(models, task, b, examples=min(examples, 16), readout=readout, fuzzy=False, discretize=True)
+        for k, row in enumerate(rows):
+            table[k].append(row)
+    return [GeneralizationReport(rows, train) for rows, train in zip(table, train_rows)]
 
 
 def format_table(rows: list[EvalRow]) -> str:

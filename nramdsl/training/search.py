@@ -1,6 +1,6 @@
-"""Reproducing Table 1: train several seeds of one machine and score each against the paper's bars.
+"""Reproducing Table 1: train many seeds of one machine and score each against the paper's bars.
 
-Bars, per seed (each implies the one before it only where noted):
+Bars, per seed (member):
   train        error 0 at the training complexity, memory and step budget;
   generalize   error 0 at every complexity of `default_complexities` up to 50 (the paper's "perfect"),
                with M just large enough and twice the scaled step budget, read out where the model halts;
@@ -9,12 +9,14 @@ Bars, per seed (each implies the one before it only where noted):
   discrete_1000  the discretized model has error 0 at complexity 1,000 (past the paper, which stopped at
                50 for lack of memory; the integer machine makes it cheap).
 
-Success is a matter of seeds (the paper: about 11 % converge), so `run_seeds` is built for a search:
-seeds run in parallel processes, and each finished seed leaves `result.json` in its run directory,
-keyed by its settings and a fingerprint of the machine, so a later, larger search reuses it. A larger
-step budget reuses too: a run that stopped on its own (gave up, or stopped on its probe) before its old
-budget is what a run with the larger budget would be, and a run that used its whole budget is resumed
-from its checkpoint (resume is exact, so this equals a fresh run with the larger budget).
+Success is a matter of seeds (the paper: about 11 % converge), so the search is built for volume. Seeds are
+trained in *units*: one seed alone, or a population of K seeds as one batched model (`--population K`).
+Units run one after another, in parallel processes (`--jobs`), or as tasks on a Ray cluster (`--ray`,
+`nramdsl.training.cluster`). Each finished unit leaves `result.json` in its run directory, keyed by its
+settings, seeds and a fingerprint of the machine, so a later, larger search reuses it. A larger step budget
+reuses too: a unit whose members all stopped on their own before the old budget is what a unit with the
+larger budget would be, and a unit with a member that used its whole budget is resumed from its checkpoint
+(resume is exact, so this equals a fresh run with the larger budget).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,22 +37,38 @@ from nramdsl.lang.frontend import load_ref
 from nramdsl.lang.spec import MachineSpec, SpecRef
 from nramdsl.lang.tabulate import tabulate
 from nramdsl.training.config import TrainConfig
-from nramdsl.training.evaluate import BIG, generalization
-from nramdsl.training.loop import train
+from nramdsl.training.evaluate import BIG, GeneralizationReport, generalization_many
+from nramdsl.training.loop import TrainResult, train_population
 from nramdsl.training.rundir import RunDir
 from nramdsl.training.setup import plan
 
+BARS = ("train", "generalize", "discrete", "discrete_1000")
 
-def run_seed(spec: MachineSpec, cfg: TrainConfig, run: RunDir | None, origin: SpecRef | None,
-             progress: bool = False, resume: bool = False) -> dict[str, Any]:
-    """Train one seed and score it against the four bars: its row of the results."""
-    job = plan(spec, cfg)
-    result = train(spec, cfg, run.path if run else None, resume=resume, progress=progress, origin=origin)
-    wall = result.wall  # training time, summed over resumes
-    report = generalization(result.model, job.task, spec, job.complexity, readout=cfg.readout)
+
+@dataclass(frozen=True)
+class Unit:
+    """Seeds trained together (one, or a population) and their run directory."""
+
+    seeds: tuple[int, ...]
+    run: RunDir
+
+
+def units(spec: MachineSpec, task: str, seeds: list[int], runs: Path, population: int) -> list[Unit]:
+    out = []
+    for i in range(0, len(seeds), population):
+        chunk = tuple(seeds[i : i + population])
+        run = (RunDir.default(runs, spec.name, task, chunk[0]) if len(chunk) == 1 and population == 1
+               else RunDir.population_default(runs, spec.name, task, len(chunk), chunk[0]))
+        out.append(Unit(chunk, run))
+    return out
+
+
+def member_row(result: TrainResult, report: GeneralizationReport) -> dict[str, Any]:
+    """One seed's row of the results: its training and its scores against the four bars."""
     big = [r for r in report.rows if r.complexity == BIG]
+    wall = result.wall  # training time, summed over resumes
     return {
-        "seed": cfg.seed,
+        "seed": result.seed,
         "steps": result.steps,
         "wall_s": round(wall, 1),
         "steps_per_s": round(result.steps / max(wall, 1e-9), 2),
@@ -65,6 +84,22 @@ def run_seed(spec: MachineSpec, cfg: TrainConfig, run: RunDir | None, origin: Sp
         "train_error": report.train_row.error,
         "table": [r.as_dict() for r in report.rows],
     }
+
+
+def train_unit(spec: MachineSpec, cfg: TrainConfig, unit: Unit, origin: SpecRef | None, progress: bool = False,
+               resume: bool = False) -> list[dict[str, Any]]:
+    """Train a unit, score every member (their fuzzy runs batched), and leave result.json behind."""
+    unit.run.clear_result()  # the run directory is about to be rewritten
+    job = plan(spec, cfg)
+    results = train_population(spec, cfg, list(unit.seeds), unit.run.path, resume=resume, progress=progress,
+                               origin=origin)
+    t0 = time.perf_counter()
+    reports = generalization_many([r.model for r in results], job.task, spec, job.complexity, readout=cfg.readout)
+    rows = [member_row(r, rep) for r, rep in zip(results, reports)]
+    for row in rows:
+        row["eval_s"] = round((time.perf_counter() - t0) / len(rows), 1)
+    unit.run.write_result({"key": unit_key(spec, cfg, unit), "rows": rows})
+    return rows
 
 
 def machine_fingerprint(spec: MachineSpec) -> str:
@@ -83,94 +118,115 @@ def machine_fingerprint(spec: MachineSpec) -> str:
     return h.hexdigest()
 
 
-def _seed_key(spec: MachineSpec, cfg: TrainConfig) -> dict[str, Any]:
-    return {"config": cfg.settings(), "machine": machine_fingerprint(spec)}
+def unit_key(spec: MachineSpec, cfg: TrainConfig, unit: Unit) -> dict[str, Any]:
+    settings = {k: v for k, v in cfg.settings().items() if k != "seed"}
+    return {"config": settings, "machine": machine_fingerprint(spec), "seeds": list(unit.seeds)}
 
 
 @dataclass(frozen=True)
 class Saved:
-    """What a seed's run directory holds for these settings: a row to reuse as it is, or a run to resume."""
+    """What a unit's run directory holds for these settings: rows to reuse as they are, or a run to resume."""
 
-    row: dict[str, Any] | None = None
-    extend: bool = False  # resume the run: only the step budget grew, past a run that used all of its own
+    rows: list[dict[str, Any]] | None = None
+    extend: bool = False  # resume the unit: only the step budget grew, past a member that used all of its own
 
 
-def saved_seed(spec: MachineSpec, cfg: TrainConfig, run: RunDir) -> Saved:
-    """The saved result of a seed trained earlier on this machine with the same settings, up to `steps`."""
-    saved = run.read_result()
+def saved_unit(spec: MachineSpec, cfg: TrainConfig, unit: Unit) -> Saved:
+    """The saved result of a unit trained earlier on this machine with the same settings, up to `steps`."""
+    saved = unit.run.read_result()
     if saved is None:
         return Saved()
     key = saved.get("key") or {}
-    if key.get("machine") != machine_fingerprint(spec):
+    rows = saved.get("rows") or ([saved["row"]] if "row" in saved else [])
+    if key.get("machine") != machine_fingerprint(spec) or [r["seed"] for r in rows] != list(unit.seeds):
         return Saved()
-    # A setting the saved run did not know had its default then: a new option whose default keeps the old
-    # behaviour does not make finished seeds stale.
+    # A setting the saved run did not know had its default then: a new setting whose default keeps the old
+    # behaviour does not make finished units stale.
     defaults, now, then = TrainConfig().settings(), cfg.settings(), key.get("config") or {}
-    if any(then.get(k, defaults.get(k)) != now.get(k, defaults.get(k)) for k in (set(now) | set(then)) - {"steps"}):
+    if any(then.get(k, defaults.get(k)) != now.get(k, defaults.get(k)) for k in (set(now) | set(then)) - {"steps", "seed"}):
         return Saved()
-    row, budget = saved["row"], then.get("steps", defaults["steps"])
-    if budget == cfg.steps or row["steps"] < budget and row["steps"] <= cfg.steps:
-        return Saved(row=row)  # the same budget, or a run that stopped by itself within both budgets
-    if row["steps"] == budget < cfg.steps and run.has_checkpoint():
+    budget = then.get("steps", defaults["steps"])
+    if budget == cfg.steps or all(r["steps"] < budget and r["steps"] <= cfg.steps for r in rows):
+        return Saved(rows=rows)  # the same budget, or members that all stopped by themselves within both
+    if budget < cfg.steps and unit.run.has_checkpoint():
         return Saved(extend=True)
     return Saved()
 
 
-def _train_seed(spec: MachineSpec, cfg: TrainConfig, run: RunDir, origin: SpecRef | None,
-                progress: bool = False, resume: bool = False) -> dict[str, Any]:
-    run.clear_result()  # the run directory is about to be rewritten
-    row = run_seed(spec, cfg, run, origin, progress=progress, resume=resume)
-    run.write_result({"key": _seed_key(spec, cfg), "row": row})
-    return row
-
-
-def _seed_job(origin: SpecRef, cfg: TrainConfig, run: RunDir, threads: int, resume: bool) -> dict[str, Any]:
-    """One seed in a worker process: the machine is loaded again from its file (specs hold compiled gates)."""
+def _unit_job(origin: SpecRef, cfg: TrainConfig, unit: Unit, threads: int, resume: bool) -> list[dict[str, Any]]:
+    """One unit in a worker process: the machine is loaded again from its file (specs hold compiled gates)."""
     torch.set_num_threads(threads)
-    return _train_seed(load_ref(origin), cfg, run, origin, resume=resume)
+    return train_unit(load_ref(origin), cfg, unit, origin, resume=resume)
 
 
 def run_seeds(spec: MachineSpec, cfg: TrainConfig, seeds: list[int], runs: Path, origin: SpecRef, *,
-              jobs: int = 1, reuse: bool = True, progress: bool = False,
-              report: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
-    """Train and score every seed (in `jobs` processes, one share of the cores each) and return the rows in
-    seed order. A seed whose run directory holds a result for the same machine and settings is not
-    trained again (unless `reuse` is off), so adding seeds costs only the new ones; with a larger step
-    budget, only the runs that used all of the old one train on, from their checkpoints."""
+              population: int = 1, jobs: int = 1, reuse: bool = True, progress: bool = False,
+              ray: str | None = None, report: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
+    """Train and score every seed, in units of `population` seeds, and return the rows in seed order. A unit
+    whose run directory holds a result for the same machine and settings is not trained again (unless
+    `reuse` is off), so adding seeds costs only the new ones."""
     rows: dict[int, dict[str, Any]] = {}
-    todo: list[tuple[int, TrainConfig, RunDir, bool]] = []
-    for seed in seeds:
-        run_cfg = cfg.replace(seed=seed)
-        run = RunDir.default(runs, spec.name, cfg.task, seed)
-        saved = saved_seed(spec, run_cfg, run) if reuse else Saved()
-        if saved.row is not None:
-            report(f"seed {seed}: reusing {run.path}: {saved.row['bars']}")
-            rows[seed] = saved.row
-        else:
-            if saved.extend:
-                report(f"seed {seed}: resuming {run.path} to {run_cfg.steps} steps")
-            todo.append((seed, run_cfg, run, saved.extend))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = max(1, cores // max(jobs, 1))
-    if jobs <= 1:
-        for seed, run_cfg, run, resume in todo:
-            report(f"seed {seed}: training {run_cfg.steps} steps")
-            rows[seed] = _train_seed(spec, run_cfg, run, origin, progress, resume)
-            report(f"seed {seed}: {rows[seed]['bars']} ({rows[seed]['wall_s']} s)")
-    elif todo:
-        report(f"training seeds {', '.join(str(t[0]) for t in todo)}, {jobs} at a time, {threads} thread(s) each")
-        # spawn, not fork: a forked child would inherit the parent's torch thread pools
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_seed_job, origin, run_cfg, run, threads, resume): seed
-                       for seed, run_cfg, run, resume in todo}
-            for future, seed in futures.items():
-                rows[seed] = future.result()
-                report(f"seed {seed}: {rows[seed]['bars']} ({rows[seed]['wall_s']} s)")
+    todo: list[tuple[Unit, bool]] = []
+    for unit in units(spec, cfg.task, seeds, runs, population):
+        saved = saved_unit(spec, cfg, unit) if reuse else Saved()
+        if saved.rows is not None:
+            report(f"seeds {_span(unit)}: reusing {unit.run.path}")
+            rows.update((r["seed"], r) for r in saved.rows)
+            continue
+        if saved.extend:
+            report(f"seeds {_span(unit)}: resuming {unit.run.path} to {cfg.steps} steps")
+        todo.append((unit, saved.extend))
+    if ray is not None:
+        from nramdsl.training.cluster import run_on_ray
+
+        for unit_rows in run_on_ray(ray, origin, cfg, todo, report):
+            rows.update((r["seed"], r) for r in unit_rows)
+    else:
+        for unit_rows in _run_local(spec, cfg, todo, origin, jobs, progress, report):
+            rows.update((r["seed"], r) for r in unit_rows)
     return [rows[seed] for seed in seeds]
 
 
-def summarize(task: str, spec: MachineSpec, cfg: TrainConfig, seeds: list[dict[str, Any]], command: str) -> dict[str, Any]:
-    bars = ["train", "generalize", "discrete", "discrete_1000"]
+def _run_local(spec: MachineSpec, cfg: TrainConfig, todo: list[tuple[Unit, bool]], origin: SpecRef, jobs: int,
+               progress: bool, report: Callable[[str], None]) -> list[list[dict[str, Any]]]:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(1, cores // max(jobs, 1))
+    done: list[list[dict[str, Any]]] = []
+    if jobs <= 1:
+        for unit, resume in todo:
+            report(f"seeds {_span(unit)}: training up to {cfg.steps} steps")
+            done.append(train_unit(spec, cfg, unit, origin, progress, resume))
+            report(f"seeds {_span(unit)}: {_passed(done[-1])}")
+        return done
+    if todo:
+        report(f"training {len(todo)} unit(s) of seeds {', '.join(_span(u) for u, _ in todo)}, {jobs} at a time, "
+               f"{threads} thread(s) each")
+        # spawn, not fork: a forked child would inherit the parent's torch thread pools
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [(pool.submit(_unit_job, origin, cfg, unit, threads, resume), unit) for unit, resume in todo]
+            for future, unit in futures:
+                done.append(future.result())
+                report(f"seeds {_span(unit)}: {_passed(done[-1])}")
+    return done
+
+
+def _span(unit: Unit) -> str:
+    return str(unit.seeds[0]) if len(unit.seeds) == 1 else f"{unit.seeds[0]}-{unit.seeds[-1]}"
+
+
+def _passed(rows: list[dict[str, Any]]) -> str:
+    if len(rows) == 1:
+        return f"{rows[0]['bars']} ({rows[0]['wall_s']} s)"
+    every = sum(1 for r in rows if all(r["bars"].values()))
+    return f"{every} of {len(rows)} members pass every bar"
+
+
+def summarize(task: str, spec: MachineSpec, cfg: TrainConfig, seeds: list[dict[str, Any]], command: str,
+              population: int = 1) -> dict[str, Any]:
+    passing = [s for s in seeds if all(s["bars"].values())]
+    groups = [seeds[i : i + population] for i in range(0, len(seeds), population)]
+    seed_steps = sum(s["steps"] for s in seeds)
+    wall = sum(max(s["wall_s"] for s in g) for g in groups)  # a unit trains its members at once
     return {
         "task": task,
         "machine": spec.name,
@@ -180,8 +236,14 @@ def summarize(task: str, spec: MachineSpec, cfg: TrainConfig, seeds: list[dict[s
         "timesteps": spec.timesteps,
         "controller": f"{spec.controller.kind}(hidden = {spec.controller.hidden})",
         "config": {k: v for k, v in cfg.settings().items() if k != "seed"},
+        "population": population,
         "seeds_tried": len(seeds),
-        "reached": {b: sum(1 for s in seeds if s["bars"][b]) for b in bars},
+        "reached": {b: sum(1 for s in seeds if s["bars"][b]) for b in BARS},
+        "populations": {"count": len(groups), "passing": sum(1 for g in groups if any(all(s["bars"].values()) for s in g))},
+        "compute": {"seed_steps": seed_steps, "train_wall_s": round(wall, 1),
+                    "eval_wall_s": round(sum(s.get("eval_s", 0.0) for s in seeds), 1),
+                    "seed_steps_per_passing": round(seed_steps / len(passing)) if passing else None,
+                    "train_wall_s_per_passing": round(wall / len(passing), 1) if passing else None},
         "best_train_error": min((s["train_error"] for s in seeds if s["train_error"] is not None), default=None),
         "mean_steps_per_s": round(sum(s["steps_per_s"] for s in seeds) / max(len(seeds), 1), 2),
         "seeds": seeds,

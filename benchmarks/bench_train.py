@@ -4,7 +4,7 @@
     python benchmarks/bench_train.py --spec examples/swap.nram --devices cpu cuda --batch 32 256 2048
 
 One JSON line per (device, batch): optimizer steps per second and examples per second of the real training
-loop (`nramdsl.train.train`: the machine's preset, Adam, clipping, entropy terms), with the curriculum fixed
+loop (`nramdsl.training.loop.train`: the machine's preset, Adam, clipping, entropy terms), with the curriculum fixed
 at the top level so every step has the same size, and no probes or checkpoints. A few steps run first as a
 warm-up (CUDA context, kernel tables). The NRAM step is many small ops, so a GPU pays off through batch
 size rather than per step: compare examples/s across batch sizes.

@@ -39,7 +39,7 @@ Kind = Literal[
 FftMode = Literal["auto", "always", "never"]
 
 # add/sub use the FFT from this M up under fft="auto". Measured on CPU, B = 64, forward+backward: the FFT
-# beats the O(M^2) direct lift from M ~ 32 (paper notes §7 agree); below it the FFT's fixed cost dominates.
+# beats the O(M^2) direct lift from M ~ 32 (benchmarks/bench_kernels.py); below it the FFT's fixed cost dominates.
 FFT_MIN_M = 32
 
 COMPARISONS: tuple[str, ...] = ("lt", "le", "gt", "ge", "eq", "ne")

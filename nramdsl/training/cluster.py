@@ -51,7 +51,7 @@ def run_on_ray(address: str, origin: SpecRef, cfg: TrainConfig, todo: list[tuple
             ready, _ = ray.wait(list(pending), num_returns=1)
             unit = pending.pop(ready[0])
             rows = ray.get(ready[0])
-            report(f"seeds {unit.seeds[0]}-{unit.seeds[-1]}: done on the cluster")
+            report(f"seeds {unit.seeds[0]}-{unit.seeds[-1]}: trained and scored on the cluster")
             yield rows
     finally:
         ray.shutdown()

@@ -130,7 +130,7 @@ class TrainConfig:
     task: str = ""  # the task name; the machine's `task` when not given
     seed: int = 0
     steps: int = 3000  # optimizer updates
-    batch: int = 32  # [ours], as in the calibration runs of shared/nram-paper.md §7
+    batch: int = 32  # [ours]: a plain PyTorch NRAM solved Copy and Reverse with it before any tuning
     lr: float = 3e-3  # Adam [P]; the rate is [ours]
     complexity: int = 0  # the largest training complexity; 0 = the paper's, capped by what fits in M
     grad_norm: float = 1.0  # global L2 clip of the gradient before the update (the paper's C2) [P §4.1]; 0 = off

@@ -170,11 +170,11 @@ def run_seeds(spec: MachineSpec, cfg: TrainConfig, seeds: list[int], runs: Path,
     for unit in units(spec, cfg.task, seeds, runs, population):
         saved = saved_unit(spec, cfg, unit) if reuse else Saved()
         if saved.rows is not None:
-            report(f"seeds {_span(unit)}: reusing {unit.run.path}")
+            report(f"{_span(unit)}: reusing {unit.run.path}")
             rows.update((r["seed"], r) for r in saved.rows)
             continue
         if saved.extend:
-            report(f"seeds {_span(unit)}: resuming {unit.run.path} to {cfg.steps} steps")
+            report(f"{_span(unit)}: resuming {unit.run.path} to {cfg.steps} steps")
         todo.append((unit, saved.extend))
     if ray is not None:
         from nramdsl.training.cluster import run_on_ray
@@ -194,24 +194,24 @@ def _run_local(spec: MachineSpec, cfg: TrainConfig, todo: list[tuple[Unit, bool]
     done: list[list[dict[str, Any]]] = []
     if jobs <= 1:
         for unit, resume in todo:
-            report(f"seeds {_span(unit)}: training up to {cfg.steps} steps")
+            report(f"{_span(unit)}: training up to {cfg.steps} steps")
             done.append(train_unit(spec, cfg, unit, origin, progress, resume))
-            report(f"seeds {_span(unit)}: {_passed(done[-1])}")
+            report(f"{_span(unit)}: {_passed(done[-1])}")
         return done
     if todo:
-        report(f"training {len(todo)} unit(s) of seeds {', '.join(_span(u) for u, _ in todo)}, {jobs} at a time, "
-               f"{threads} thread(s) each")
+        names = ", ".join(_span(u).removeprefix("seed ").removeprefix("seeds ") for u, _ in todo)
+        report(f"training seeds {names}, {jobs} at a time, {threads} thread(s) each")
         # spawn, not fork: a forked child would inherit the parent's torch thread pools
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [(pool.submit(_unit_job, origin, cfg, unit, threads, resume), unit) for unit, resume in todo]
             for future, unit in futures:
                 done.append(future.result())
-                report(f"seeds {_span(unit)}: {_passed(done[-1])}")
+                report(f"{_span(unit)}: {_passed(done[-1])}")
     return done
 
 
 def _span(unit: Unit) -> str:
-    return str(unit.seeds[0]) if len(unit.seeds) == 1 else f"{unit.seeds[0]}-{unit.seeds[-1]}"
+    return f"seed {unit.seeds[0]}" if len(unit.seeds) == 1 else f"seeds {unit.seeds[0]}-{unit.seeds[-1]}"
 
 
 def _passed(rows: list[dict[str, Any]]) -> str:

@@ -1,0 +1,131 @@
+"""`nramdsl reproduce` in populations, locally and on a real local Ray cluster (started here, not mocked)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nramdsl.cli import main
+
+SPEC = (Path(__file__).parent / "specs" / "tiny.nram").read_text()
+TIMING = {"wall_s", "steps_per_s", "eval_s"}
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.nram"
+    path.write_text(SPEC)
+    return path
+
+
+def reproduce(spec_file: Path, out: Path, *extra: str) -> dict:
+    argv = ["reproduce", str(spec_file), "--seeds", "4", "--steps", "6", "--option", "dtype=float64",
+            "--results", str(out / "results"), "--runs", str(out / "runs"), *extra]
+    assert main(argv) == 0
+    return json.loads((out / "results" / "access.json").read_text())
+
+
+def untimed(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+def test_populations_score_every_member_as_its_single_run_would(spec_file: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    alone = reproduce(spec_file, tmp_path / "alone")
+    together = reproduce(spec_file, tmp_path / "together", "--population", "2")
+    assert together["population"] == 2 and together["populations"]["count"] == 2
+    assert [s["seed"] for s in together["seeds"]] == [0, 1, 2, 3]
+    assert untimed(together["seeds"]) == untimed(alone["seeds"])
+    assert together["compute"]["seed_steps"] == sum(s["steps"] for s in together["seeds"]) == 24
+    assert (tmp_path / "together" / "runs" / "access-access-p2-s2" / "members" / "s3" / "checkpoint.pt").exists()
+    capsys.readouterr()
+    again = reproduce(spec_file, tmp_path / "together", "--population", "2")
+    assert "seeds 0-1: reusing" in capsys.readouterr().err and untimed(again["seeds"]) == untimed(together["seeds"])
+    # a larger budget resumes the populations whose members used theirs, and equals a fresh run
+    grown = reproduce(spec_file, tmp_path / "together", "--population", "2", "--steps", "9")
+    assert "resuming" in capsys.readouterr().err
+    fresh = reproduce(spec_file, tmp_path / "fresh", "--population", "2", "--steps", "9")
+    assert untimed(grown["seeds"]) == untimed(fresh["seeds"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_cluster(tmp_path: Path):
+    """A real Ray head node on this machine, stopped afterwards."""
+    pytest.importorskip("ray")
+    ray_bin = Path(sys.executable).parent / "ray"
+    port = _free_port()
+    temp = Path("/tmp") / f"ray-{os.getpid()}-{port}"  # Ray's socket paths must stay short
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    start = [str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+             f"--temp-dir={temp}", "--disable-usage-stats"]
+    subprocess.run(start, check=True, capture_output=True, env=env, timeout=180)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, env=env, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _workers(name: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if name in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_a_search_on_a_ray_cluster_survives_a_lost_worker(spec_file: Path, tmp_path: Path, ray_cluster: str) -> None:
+    """Units run as Ray tasks; killing the worker of one mid-run makes Ray retry it, and the retry resumes
+    from its checkpoint: the rows equal those of the same search run locally without interruption."""
+    steps = ["--steps", "200", "--option", "checkpoint_every=20", "--option", "log_every=1",
+             "--option", "stop.probe_every=0"]
+    local = reproduce(spec_file, tmp_path / "local", "--population", "2", *steps)
+    argv = [sys.executable, "-m", "nramdsl", "reproduce", str(spec_file), "--seeds", "4", "--population", "2",
+            "--option", "dtype=float64", *steps, "--results", str(tmp_path / "ray" / "results"),
+            "--runs", str(tmp_path / "ray" / "runs"), "--ray", ray_cluster]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "ray" / "runs" / "access-access-p2-s0" / "metrics.jsonl"
+    killed, before = False, []
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline and not killed:
+        lines = metrics.read_text().splitlines() if metrics.exists() else []
+        if len(lines) >= 2 * 50:  # both members past step 50, after the checkpoints at 20 and 40
+            for pid in _workers("_unit_task"):
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+            before = lines[: 2 * 40]  # the rows up to the checkpoint at step 40, wall times included
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=300)
+    assert killed, "no worker was running the unit"
+    assert proc.returncode == 0, err
+    remote = json.loads((tmp_path / "ray" / "results" / "access.json").read_text())
+    assert untimed(remote["seeds"]) == untimed(local["seeds"])
+
+    def steps_logged(run: Path) -> list[int]:
+        return [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+    # the retry resumed from step 40: the rows logged before it are kept as they were (a restart would have
+    # written them again, with other wall times), and the whole log is that of one uninterrupted run
+    after = (tmp_path / "ray" / "runs" / "access-access-p2-s0" / "metrics.jsonl").read_text().splitlines()
+    assert before and after[: len(before)] == before
+    assert steps_logged(tmp_path / "ray" / "runs" / "access-access-p2-s0") == \
+        steps_logged(tmp_path / "local" / "runs" / "access-access-p2-s0")

@@ -42,3 +42,18 @@ def test_bench_train_reports_throughput_per_device_and_batch() -> None:
     assert [(r["device"], r["batch"], r["steps"]) for r in rows] == [("cpu", 2, 2), ("cpu", 4, 2)]
     assert all(r["steps_per_s"] > 0 and r["examples_per_s"] == pytest.approx(r["steps_per_s"] * r["batch"], rel=0.01)
                for r in rows)
+
+
+def test_bench_step_compares_one_seed_with_the_plain_nram() -> None:
+    rows = _json_lines(str(BENCH / "bench_step.py"), "--memory", "8", "--batch", "2", "--timesteps", "2",
+                       "--repeats", "1", "--no-compile")
+    assert [(r["M"], r["compiled"]) for r in rows] == [(8, False)]
+    assert rows[0]["nramdsl_ms_per_timestep"] > 0 and rows[0]["plain_ms_per_timestep"] > 0
+
+
+def test_bench_population_reports_seed_steps_per_second() -> None:
+    rows = _json_lines(str(BENCH / "bench_population.py"), "--spec", str(BENCH.parent / "tests" / "specs" / "tiny.nram"),
+                       "--population", "1", "3", "--steps", "2", "--baseline", "--baseline-steps", "2")
+    assert [(r["what"], r["K"]) for r in rows] == [("jobs 2, one seed per process", 1), ("population", 1),
+                                                   ("population", 3)]
+    assert [r["seed_steps"] for r in rows] == [4, 2, 6] and all(r["seed_steps_per_s"] > 0 for r in rows)

@@ -143,6 +143,9 @@ class TrainConfig:
     max_skips: int = 5  # non-finite loss or gradients: skip the update; after this many in a row, roll back
     dtype: DType = "float32"
     device: str = "cpu"
+    # torch.compile the circuit step [ours]: about 1.5x faster per step on a CPU after 20-100 s of compiling
+    # per memory size, so it pays off in long runs and searches, not in short ones (benchmarks/bench_step.py)
+    compile: bool = False
     # The model's options (paper-silent choices, `nramdsl.machine.fuzzy.ModelOptions`); training clamps
     # activation gradients per coordinate at 10 (the paper's C1 [P §4.1]).
     model: ModelOptions = field(default_factory=_default_model)

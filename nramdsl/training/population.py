@@ -63,8 +63,12 @@ class Population:
         for seed in seeds:  # each member's initial weights: those of a single run with its seed
             torch.manual_seed(seed)
             models.append(NRAM(job.spec, cfg.model))
-        # one single model: the circuit every group runs on, and the holder of a member's weights for its probes
+        # the circuit every group runs on (compiled when `compile` is on) ...
         self.scratch = models[0].to(device=self.device, dtype=self.dtype)
+        self.scratch.compile_steps = cfg.compile
+        # ... and a single model that holds one member's weights at a time, for its probes (never compiled:
+        # a probe runs at other sizes, each of which would compile anew)
+        self.single = NRAM(job.spec, cfg.model).to(device=self.device, dtype=self.dtype)
         self.controllers = StackedController([m.controller for m in models]).to(device=self.device, dtype=self.dtype)
         self.params = list(self.controllers.parameters())
         self.optimizer = MemberAdam(self.params, len(seeds))
@@ -270,9 +274,9 @@ class Population:
 
     # ---- one member as a single model, and its state
     def member_model(self, m: Member) -> NRAM:
-        """The scratch single model holding member m's weights (valid until the next call)."""
-        self.scratch.controller.load_state_dict(self.controllers.member_state(m.index))
-        return self.scratch
+        """The single model holding member m's weights (valid until the next call)."""
+        self.single.controller.load_state_dict(self.controllers.member_state(m.index))
+        return self.single
 
     def member_snapshot(self, m: Member) -> dict[str, Any]:
         return {"member": m.state_dict(), "controller": self.controllers.member_state(m.index),

@@ -32,6 +32,8 @@ from nramdsl.lang.spec import READ, WRITE, MachineSpec
 from nramdsl.lang.tabulate import tabulate
 from nramdsl.machine.controller import Controller
 from nramdsl.machine.options import LossKind, ModelOptions, Readout
+from nramdsl.machine.program import Program
+from nramdsl.machine.weights import load_program
 
 @dataclass
 class NRAMOutput:
@@ -97,6 +99,9 @@ class NRAM(nn.Module):
         if self.wiring.halting:
             with torch.no_grad():
                 self.controller.head.bias[-1].fill_(self.options.halt_bias)
+        table = spec.controller.table
+        if table is not None:  # a hand-written program: the controller starts out running it
+            load_program(self.controller, Program.from_table(table, self.wiring), self.wiring, table.scale)
         self.register_buffer("_logit_index", torch.tensor(self.wiring.positions, dtype=torch.long), persistent=False)
         self._kernel_cache: dict[int, list[Callable[..., torch.Tensor] | None]] = {}
 

@@ -102,7 +102,7 @@ def _table_text(ex: Explanation) -> list[str]:
         body.append(cells + [_reach(ex.reach.get(m), total, ex.task.name)])
     n_reached = len(ex.reach)
     lines = _wrap(f"controller {_controller(ex)}, feedforward: its discretized form is a table with one row per "
-                  f"zero-pattern of r1 .. r{R}, extracted exactly ({len(prog.rows)} rows, {n_reached} reached on "
+                  f"zero-pattern of r1..r{R}, extracted exactly ({len(prog.rows)} rows, {n_reached} reached on "
                   f"{ex.task.name}).")
     lines += ["", "rows" + (" (f: willingness to finish; a run stops once Σ p_t reaches 1/2)" if prog.halting else "")]
     lines += ["  " + line for line in tabulate(body, headers=head, tablefmt="plain", disable_numparse=True).splitlines()]
@@ -167,10 +167,10 @@ def check_text(rows: list[CheckRow], feedforward: bool) -> str:
 
 def explanation_text(ex: Explanation) -> str:
     spec = ex.spec
-    lines = _wrap(f"run {ex.run}: machine '{spec.name}'" + (f" ({spec.source})" if spec.source else "")
-                  + f", task {ex.task.name}, trained up to complexity {ex.complexity}")
-    lines += _wrap(f"test cases: {_cases(ex)}; read out at the "
-                   f"{'halting step' if ex.readout == 'halt' else ex.readout + ' step'}") + [""]
+    lines = [f"run {ex.run}: machine '{spec.name}'" + (f" ({spec.source})" if spec.source else ""),
+             f"task {ex.task.name}, trained up to complexity {ex.complexity}; read out at the "
+             f"{'halting step' if ex.readout == 'halt' else ex.readout + ' step'}"]
+    lines += _wrap(f"test cases: {_cases(ex)}") + [""]
     lines += _table_text(ex) if ex.feedforward else _states_text(ex)
     lines += ["", "halting"] + ["  " + s for s in _halting(ex)]
     text = "\n".join(lines) + "\n"

@@ -45,3 +45,22 @@ def write_run(path: Path, model) -> Path:  # model: nramdsl.NRAM
     run.write_config(run_config(plan(spec, configure(spec, {})), spec.ref))
     run.save({"model": model.state_dict()})
     return path
+
+
+def random_mlp(tmp_path: Path, seed: int):  # -> nramdsl.NRAM
+    """An untrained feedforward controller: its table is as exact a program as a trained one's, with many more
+    circuits; the stop logit is spread out so that cases halt at different steps."""
+    import torch
+
+    from nramdsl.lang.frontend import load_machine
+    from nramdsl.machine.fuzzy import NRAM
+
+    spec = load_machine(paper_machine(tmp_path / f"m{seed}.nram", "mlp(hidden = 32)"))
+    torch.manual_seed(seed)
+    model = NRAM(spec).eval()
+    with torch.no_grad():
+        head = model.controller.head
+        head.weight[-1] *= 40
+        start, _ = model.controller(torch.ones(1, spec.registers), None)  # every register 0: the first step
+        head.bias[-1] -= float(start[0, -1]) + 3  # f = 0.05 there, anything elsewhere
+    return model

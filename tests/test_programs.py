@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import EXAMPLES, paper_machine, write_run
+from conftest import EXAMPLES, paper_machine, random_mlp, write_run
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,20 +27,6 @@ from nramdsl.tasks import get_task
 from nramdsl.training.evaluate import masked_error
 
 HAND_COPY = EXAMPLES / "copy_by_hand.nram"
-
-
-def random_mlp(tmp_path: Path, seed: int) -> NRAM:
-    """An untrained feedforward controller: its table is as exact a program as a trained one's, with many more
-    circuits; the stop logit is spread out so that cases halt at different steps."""
-    spec = load_machine(paper_machine(tmp_path / f"m{seed}.nram", "mlp(hidden = 32)"))
-    torch.manual_seed(seed)
-    model = NRAM(spec).eval()
-    with torch.no_grad():
-        head = model.controller.head
-        head.weight[-1] *= 40
-        start, _ = model.controller(torch.ones(1, spec.registers), None)  # every register 0: the first step
-        head.bias[-1] -= float(start[0, -1]) + 3  # f = 0.05 there, anything elsewhere
-    return model
 
 
 def alternating_lstm(tmp_path: Path) -> NRAM:
@@ -255,3 +241,18 @@ def test_run_needs_a_table_controller(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["run", str(EXAMPLES / "copy.nram"), "--complexity", "5"]) == 1
     err = capsys.readouterr().err
     assert "has no table controller (its controller is mlp)" in err and "--emit nram" in err and "copy.nram:4:9" in err
+
+
+def test_recorder_follows_a_case_to_its_end_under_every_readout(tmp_path: Path) -> None:
+    model = random_mlp(tmp_path, 3)  # its cases halt at steps 13 to 16 of 30
+    batch = get_task("copy").generate(7, 16, 8, torch.Generator().manual_seed(0))
+    for rule in ("last", "argmax"):  # these read out only once the budget is used up
+        rec = Recorder(model.wiring)
+        run_discrete(model, batch.memory, 30, rule, rec)
+        assert [len(s) for s in rec.cases] == [30] * 8
+    rec = Recorder(model.wiring)
+    run = run_discrete(model, batch.memory, 30, "halt", rec)
+    assert [len(s) for s in rec.cases] == (run.halted_at + 1).tolist()
+    assert max(run.halted_at) < 29
+    for s in rec.cases:  # a case that stops early halts at its last recorded step, and only there
+        assert [o.halts for o in s] == [False] * (len(s) - 1) + [True]

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import EXAMPLES, write_run
-from test_programs import random_mlp
+from conftest import EXAMPLES, random_mlp, write_run
 
 from nramdsl.cli import main
 from nramdsl.lang.frontend import load_machine

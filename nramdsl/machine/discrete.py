@@ -58,7 +58,7 @@ class Step:
     registers: np.ndarray  # [B, R] after the step
     memory: np.ndarray  # [B, M] after the step
     outputs: np.ndarray  # [B, Q] every gate's output
-    done: np.ndarray  # [B] examples whose read-out step is this one or earlier
+    done: np.ndarray  # [B] examples whose run has ended (halted, under "halt"; at the last step otherwise)
 
 
 class ControllerPolicy:
@@ -109,8 +109,8 @@ def drive(machine: ReferenceMachine, policy: Policy, memory: np.ndarray, timeste
         out[take] = mem[take]
         halted_at[take] = t
         if observe is not None:
-            observe(Step(t, zero, inputs, updates, f, p, 1 - remaining, regs, mem, res.outputs,
-                         done if readout == "halt" else take))
+            ended = done if readout == "halt" else np.full(B, last)  # other rules read out only after the last step
+            observe(Step(t, zero, inputs, updates, f, p, 1 - remaining, regs, mem, res.outputs, ended))
         if readout == "halt" and done.all():
             break
     return DiscreteRun(out, halted_at, t + 1)

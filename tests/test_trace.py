@@ -13,6 +13,7 @@ from conftest import EXAMPLES, random_mlp, write_run
 from nramdsl.cli import main
 from nramdsl.lang.frontend import load_machine
 from nramdsl.machine.fuzzy import NRAM
+from nramdsl.machine.integer import ReferenceMachine
 from nramdsl.programs import trace as trace_module
 from nramdsl.tasks import get_task
 
@@ -42,9 +43,16 @@ def test_discretized_trace_is_the_integer_machines_states(tmp_path: Path, capsys
         out = model(batch.memory[2:3], timesteps=len(rows) - 1, trace=True, hard=True)
     assert rows[0][0] == batch.memory[2].tolist() and rows[0][1] == [0, 0, 0, 0]
     assert len(rows) - 1 == len(out.trace) > 1
+    # and stepped on a fresh integer machine with the choices the one-hot run made
+    machine = ReferenceMachine(model.spec, 16, model.wiring)
+    ref_regs, ref_mem = machine.initial(batch.memory[2:3].numpy())
     for (mem, regs, _), step in zip(rows[1:], out.trace):
         assert mem == step["memory"][0].argmax(-1).tolist()
         assert regs == step["registers"][0].argmax(-1).tolist()
+        res = machine.step(ref_regs, ref_mem, step["input_attention"].argmax(-1).numpy(),
+                           step["update_attention"].argmax(-1).numpy())
+        ref_regs, ref_mem = res.registers, res.memory
+        assert mem == ref_mem[0].tolist() and regs == ref_regs[0].tolist()
     assert "discretized model on the integer machine" in text and "<- read out" in text
 
 

@@ -44,6 +44,13 @@ _EXPORTS: dict[str, str] = {
     "run_discrete": "nramdsl.machine.discrete",
     "export_program": "nramdsl.machine.export",
     "save_program": "nramdsl.machine.export",
+    # discrete programs: tables, extraction, running them (nramdsl.machine, nramdsl.programs)
+    "Program": "nramdsl.machine.program",
+    "Circuit": "nramdsl.machine.program",
+    "extract_table": "nramdsl.machine.extract",
+    "run_program": "nramdsl.machine.discrete",
+    "explain_run": "nramdsl.programs.explain",
+    "trace_run": "nramdsl.programs.trace",
     # tasks and training
     "Task": "nramdsl.tasks",
     "TaskBatch": "nramdsl.tasks",

@@ -102,11 +102,12 @@ def _run_check(args: argparse.Namespace) -> int:
 # ---- compile
 
 PROGRAM = "program"  # the torch.export artifact; binary, so it needs -o
+WEIGHTS = "weights"  # the controller's initial weights as a checkpoint (a table compiled); binary too
 
 
 def _compile_arguments(p: argparse.ArgumentParser) -> None:
     _add_spec(p)
-    p.add_argument("--emit", choices=sorted([*EMITTERS, PROGRAM]),
+    p.add_argument("--emit", choices=sorted([*EMITTERS, PROGRAM, WEIGHTS]),
                    help="what to produce (default: summary; program when -o ends in .pt2)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the emission to FILE instead of stdout")
     p.add_argument("--weights", metavar="CHECKPOINT", type=Path,
@@ -118,6 +119,8 @@ def _run_compile(args: argparse.Namespace) -> int:
     emit = args.emit or (PROGRAM if args.output and args.output.endswith(".pt2") else "summary")
     if emit == PROGRAM:
         return _write_program(spec, args.output, args.weights)
+    if emit == WEIGHTS:
+        return _write_weights(spec, args.output)
     if args.weights is not None:
         raise NramError("--weights only applies to --emit program")
     text = EMITTERS[emit](build_graph(spec), {})  # the views read gate source text from the spec's files
@@ -160,6 +163,23 @@ def _write_program(spec: MachineSpec, output: str | None, weights: Path | None) 
         raise NramError(f"cannot write '{output}': {exc.strerror or exc}") from None
     print(f"wrote {output}: torch.export program of machine '{spec.name}' (M = {spec.memory}, T = {spec.timesteps}, "
           f"batch dynamic); load with torch.export.load(path).module()", file=sys.stderr)
+    return 0
+
+
+def _write_weights(spec: MachineSpec, output: str | None) -> int:
+    """The model's initial state as a checkpoint (`{"model": state_dict}`, what `--weights` reads): for a
+    table controller, the MLP that runs the table (`nramdsl.machine.weights`)."""
+    if not output:
+        raise NramError("--emit weights writes a binary file: give -o FILE (e.g. -o weights.pt)")
+    from nramdsl.machine.fuzzy import NRAM
+    from nramdsl.training.rundir import save_checkpoint
+
+    try:
+        save_checkpoint(Path(output), {"model": NRAM(spec).state_dict()})
+    except OSError as exc:
+        raise NramError(f"cannot write '{output}': {exc.strerror or exc}") from None
+    what = "the MLP that runs its table" if spec.controller.table is not None else "an untrained controller"
+    print(f"wrote {output}: machine '{spec.name}', {what}", file=sys.stderr)
     return 0
 
 
@@ -356,6 +376,132 @@ def _run_results(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- explain, run, trace: programs you can read, write and run (nramdsl.programs)
+
+
+def _explain_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", type=Path, help="a run directory written by `nramdsl train`")
+    p.add_argument("--check", action="store_true",
+                   help="run the extracted program against the trained model, discretized, and report agreement")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--emit", choices=("nram",), help="write the program as a .nram machine with a table controller")
+    p.add_argument("-o", "--output", metavar="FILE", type=Path, help="with --emit: write to FILE instead of stdout")
+    p.add_argument("--examples", type=int, default=64, help="test cases at the training complexity (default 64)")
+    p.add_argument("--big", type=int, default=1000, help="the large complexity also tested, 0 for none (default 1000)")
+    p.add_argument("--big-examples", type=int, default=16, help="test cases at --big (default 16)")
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from nramdsl.programs.explain import explain_run
+    from nramdsl.programs.report import explanation_json, explanation_text
+
+    if args.examples < 1 or args.big < 0 or args.big_examples < 1:
+        raise NramError("--examples and --big-examples must be >= 1, --big >= 0")
+    if args.output is not None and args.emit is None:
+        raise NramError("-o goes with --emit nram")
+    ex = explain_run(args.run, examples=args.examples, big=args.big or None, big_examples=args.big_examples,
+                     check=args.check)
+    if args.emit:
+        return _emit_program(ex, args.output)
+    print(json.dumps(explanation_json(ex), indent=2) if args.json else explanation_text(ex), end="\n" if args.json else "")
+    return 0
+
+
+def _emit_program(ex: Any, output: Path | None) -> int:
+    from nramdsl.programs.emit import emit_nram
+    from nramdsl.programs.explain import emit_context
+
+    if ex.program is None:
+        raise NramError(f"run '{ex.run}' has an LSTM controller: its circuit depends on its state, so it has no "
+                        f"table to write; `nramdsl explain {ex.run}` shows the circuits it chooses")
+    text = emit_nram(ex.program, ex.spec, ex.model.wiring, emit_context(ex, output))
+    _write_text(text, output)
+    return 0
+
+
+def _write_text(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise NramError(f"cannot write '{output}': {exc.strerror or exc}") from None
+    print(f"wrote {output}", file=sys.stderr)
+
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    _add_spec(p)
+    p.add_argument("--task", help="the task (default: the machine's `task`)")
+    p.add_argument("--complexity", type=int, required=True, help="instance size (the paper's complexity)")
+    p.add_argument("--examples", type=int, default=16, help="test cases (default 16)")
+    p.add_argument("--memory", type=int, help="memory size M (default: just large enough)")
+    p.add_argument("--timesteps", type=int, help="step budget (default: the machine's, scaled with the complexity, x slack)")
+    p.add_argument("--slack", type=float, default=2.0, help="multiplier on the scaled step budget (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the test cases")
+    p.add_argument("--fuzzy", action="store_true",
+                   help="also run the compiled controller's fuzzy model and compare (costs O(M^2) per step)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from nramdsl.programs.execute import run_table
+    from nramdsl.training.setup import find_task
+
+    spec = _load(args)
+    name = args.task or spec.task
+    if not name:
+        raise NramError(f"machine '{spec.name}' names no task: add `task NAME` to it or pass --task", spec.span)
+    for value, what in ((args.memory, "--memory"), (args.timesteps, "--timesteps")):
+        if value is not None and value < 1:
+            raise NramError(f"{what} must be >= 1")
+    row = run_table(spec, find_task(name), args.complexity, examples=args.examples, memory=args.memory,
+                    timesteps=args.timesteps, slack=args.slack, fuzzy=args.fuzzy, seed=args.seed)
+    if args.json:
+        print(json.dumps({"machine": spec.name, "task": name, **row.as_dict()}, indent=2))
+        return 0
+    head = ["complexity", "M", "T", "cases", "error", "solved", "halt step"]
+    body = [row.complexity, row.memory, row.timesteps, row.cases, f"{row.error:.1%}", f"{row.solved:.1%}",
+            f"{row.mean_halt_step:.1f}"]
+    if row.fuzzy_error is not None:
+        head += ["fuzzy err", "fuzzy = integer"]
+        body += [f"{row.fuzzy_error:.1%}", f"{row.fuzzy_match:.1%}"]
+    print(f"machine '{spec.name}' ({spec.controller.kind} controller) on task {name}, run on the integer machine")
+    print(tabulate([body], headers=head, tablefmt="simple", colalign=("right",) * len(head), disable_numparse=True))
+    return 0
+
+
+def _trace_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", type=Path, help="a run directory written by `nramdsl train`")
+    p.add_argument("--complexity", type=int, help="instance size (default: the training complexity)")
+    p.add_argument("--example", type=int, default=0, help="which test case (default 0)")
+    p.add_argument("--discretize", action="store_true", help="trace the discretized model on the integer machine")
+    p.add_argument("--timesteps", type=int, help="step budget (default: the training budget, scaled)")
+    p.add_argument("--all-steps", action="store_true", help="show the fuzzy run's steps after the read-out too")
+    p.add_argument("--plot", metavar="FILE.png", type=Path,
+                   help="also draw memory, attention and halting as one figure (needs nramdsl[plot])")
+
+
+def _run_trace(args: argparse.Namespace) -> int:
+    from nramdsl.programs.trace import trace_run, trace_text
+
+    if args.plot is not None:
+        from nramdsl.programs.plot import require_matplotlib
+
+        require_matplotlib()  # before the run, so a missing extra is said at once
+    case = trace_run(args.run, complexity=args.complexity, example=args.example, discretize=args.discretize,
+                     timesteps=args.timesteps)
+    print(trace_text(case, all_steps=args.all_steps), end="")
+    if args.plot is not None:
+        from nramdsl.programs.plot import plot_trace
+
+        plot_trace(case, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
 SUBCOMMANDS: list[Subcommand] = [
     Subcommand("check", "parse and validate a spec (all machines and gate sets)",
                lambda p: _add_spec(p, machine=False), _run_check),
@@ -364,6 +510,11 @@ SUBCOMMANDS: list[Subcommand] = [
     Subcommand("eval", "evaluate a trained run at larger sizes, optionally discretized", _eval_arguments, _run_eval),
     Subcommand("reproduce", "train several seeds and write results/TASK.json", _reproduce_arguments, _run_reproduce),
     Subcommand("results", "print results/*.json as a table beside the paper's Table 1", _results_arguments, _run_results),
+    Subcommand("explain", "a trained run's discrete program: its table, or an LSTM's circuits", _explain_arguments,
+               _run_explain),
+    Subcommand("run", "run a machine with a table controller on its task on the integer machine", _run_arguments,
+               _run_run),
+    Subcommand("trace", "one test case of a trained run, step by step (and --plot)", _trace_arguments, _run_trace),
 ]
 TRAINING_COMMANDS = ("train", "reproduce")  # their help lists every training setting
 

@@ -31,7 +31,7 @@ def summary(g: nx.DiGraph) -> str:
         f"  timesteps          {spec.timesteps}",
         f"  halting            {spec.halt}",
         f"  write returns      {spec.write_returns}",
-        f"  controller         {spec.controller.kind} (hidden {spec.controller.hidden})",
+        f"  controller         {_controller(spec)}",
         f"  controller output  {Wiring.from_graph(g).n_logits} logits",
         f"  task               {spec.task or '-'}",
     ]
@@ -47,6 +47,14 @@ def summary(g: nx.DiGraph) -> str:
     for r in rows:
         lines.append("    " + "  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
     return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _controller(spec: MachineSpec) -> str:
+    c = spec.controller
+    if c.table is None:
+        return f"{c.kind} (hidden {c.hidden})"
+    return (f"table ({len(c.table.rules)} rows), compiled to an MLP with {c.hidden} hidden units, "
+            f"logit scale {c.table.scale}")
 
 
 def _train_value(v: Any) -> str:

@@ -40,6 +40,7 @@ from nramdsl.lang.gate_eval import FUNCTIONS, compile_gate
 from nramdsl.lang.load import Program, SourceFile
 from nramdsl.lang.parse import keywords
 from nramdsl.lang.spec import BUILTIN_GATES, READ, WRITE, ControllerKind, ControllerSpec, Gate, HaltMode, MachineSpec, WriteReturns
+from nramdsl.lang.table import check_table
 from nramdsl.lang.tabulate import tabulate
 
 # M at which check_program proves totality of gates that no machine's circuit uses.
@@ -63,7 +64,7 @@ REQUIRED_SETTINGS = ("registers", "memory", "timesteps", "circuit")
 MIN_SIZE = {"registers": 1, "memory": 2, "timesteps": 1}
 OVERRIDE_KEYS = {"M": "memory", "memory": "memory", "R": "registers", "registers": "registers",
                  "T": "timesteps", "timesteps": "timesteps"}  # fmt: skip
-CONTROLLERS: tuple[str, ...] = get_args(ControllerKind)
+CONTROLLERS: tuple[str, ...] = tuple(k for k in get_args(ControllerKind) if k != "table")  # table: its own syntax
 CONTROLLER_ARGS = {"hidden": ControllerSpec.hidden}  # the only controller argument, and its default
 HALT_MODES: tuple[str, ...] = get_args(HaltMode)
 WRITE_RETURNS: tuple[str, ...] = get_args(WriteReturns)
@@ -235,6 +236,10 @@ class _Checker:
                 if gate.evaluate is not None:
                     self.totality(gate, sizes["memory"], f"machine '{mname}'")
 
+        setting = settings.get("controller")
+        if isinstance(setting, ast.TableSetting) and circuit is not None and sizes.get("registers") is not None:
+            controller = self.check_table(setting, circuit, gates, sizes["registers"], halt)
+
         if len(self.errors) > before or circuit is None or None in sizes.values():
             return None
         return MachineSpec(
@@ -251,6 +256,7 @@ class _Checker:
             task=task,
             train=train,
             source=file.path,
+            uses=tuple(r.value for r in settings["use"].sets) if "use" in settings else (),
         )
 
     def sizes(self, settings: dict[str, Any], overrides: Mapping[str, int]) -> dict[str, int | None]:
@@ -319,9 +325,21 @@ class _Checker:
                 ok = False
         return [r.value for r in c.gates] * repeat if ok else None
 
-    def check_controller(self, c: ast.ControllerSetting | None) -> ControllerSpec:
+    def check_table(self, setting: ast.TableSetting, circuit: list[str], gates: Mapping[str, Gate], R: int,
+                    halt: str) -> ControllerSpec:
+        """A table controller, checked once the circuit and R are known (nramdsl.lang.table)."""
+        if any(name not in gates for name in circuit):
+            return ControllerSpec(kind="table")  # a gate with errors of its own: its arity is unknown
+        arity = {name: gates[name].arity for name in circuit}
+        effects = {name for name in circuit if gates[name].builtin == WRITE}
+        table = check_table(setting, circuit, arity, effects, R, halt == "learned", self.error)
+        return ControllerSpec(kind="table", hidden=1 << R, table=table)
+
+    def check_controller(self, c: ast.ControllerSetting | ast.TableSetting | None) -> ControllerSpec:
         if c is None:
             return ControllerSpec()
+        if isinstance(c, ast.TableSetting):
+            return ControllerSpec(kind="table")  # its rows are checked with the circuit (`check_table`)
         kind = c.kind.value
         if kind not in CONTROLLERS:
             self.error(InvalidValue, f"unknown controller '{kind}'; expected one of {', '.join(CONTROLLERS)}", c.kind.span)

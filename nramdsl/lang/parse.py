@@ -182,6 +182,45 @@ class _ToAst(Transformer_NonRecursive):
         args = tuple(c for c in children[1:] if c is not None)
         return ast.ControllerSetting(self._name(children[0]), args, self._span(meta))
 
+    def controller_table(self, meta, children):
+        args = tuple(c for c in children if isinstance(c, ast.KeywordArg))
+        rows = tuple(c for c in children if isinstance(c, ast.TableRow))
+        return ast.TableSetting(args, rows, self._span(meta))
+
+    def when_row(self, meta, children):
+        conds = tuple(c for c in children if isinstance(c, ast.Condition))
+        body = tuple(c for c in children if not isinstance(c, ast.Condition))
+        return ast.TableRow(conds, body, self._span(meta))
+
+    def otherwise_row(self, meta, children):
+        return ast.TableRow((), tuple(children), self._span(meta), otherwise=True)
+
+    def _condition(zero: bool):  # noqa: N805
+        def rule(self, meta, children):
+            name, value = children
+            num = ast.Num(int(value), _span_of_token(self.file, value))
+            return ast.Condition(self._name(name), zero, num, self._span(meta))
+
+        return rule
+
+    cond_zero, cond_nonzero = _condition(True), _condition(False)
+    del _condition
+
+    def assign(self, meta, children):
+        return ast.Assign(self._name(children[0]), children[1], self._span(meta))
+
+    def halt_stmt(self, meta, children):
+        value = children[0]
+        return ast.HaltStmt(None if value is None else float(value), self._span(meta))
+
+    def wire_app(self, meta, children):
+        return ast.WireApp(children[0], tuple(c for c in children[1:] if c is not None), self._span(meta))
+
+    def gate_ref(self, meta, children):
+        name, occurrence = children
+        num = None if occurrence is None else ast.Num(int(occurrence), _span_of_token(self.file, occurrence))
+        return ast.GateRef(self._name(name), num, self._span(meta))
+
     def kwarg(self, meta, children):
         name, value = children
         return ast.KeywordArg(self._name(name), ast.Num(int(value), _span_of_token(self.file, value)), self._span(meta))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping
 
 from nramdsl.errors import Span
+from nramdsl.lang.table import Table
 
 # The built-in memory gates. Their semantics are the paper's (§3.2) and are implemented by each back end.
 READ = "read"
@@ -20,7 +21,7 @@ BUILTIN_GATES: tuple[str, ...] = (READ, WRITE)
 
 WriteReturns = Literal["zero", "value", "address", "old"]
 HaltMode = Literal["learned", "never"]
-ControllerKind = Literal["lstm", "mlp"]
+ControllerKind = Literal["lstm", "mlp", "table"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class Gate:
 class ControllerSpec:
     kind: ControllerKind = "lstm"
     hidden: int = 64
+    # `controller table { … }`: the program, compiled to an MLP with one hidden unit per zero-pattern
+    # (hidden = 2^R) by nramdsl.machine.weights
+    table: Table | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class MachineSpec:
     task: str | None = None  # the task this machine is meant for (training preset)
     train: Mapping[str, Any] = field(default_factory=dict)  # training preset, validated by the trainer
     source: str | None = None  # path of the file that defined the machine
+    uses: tuple[str, ...] = ()  # the gate sets it `use`s, as written (a printed program names them again)
     ref: SpecRef | None = field(default=None, compare=False)  # how to load it again (set by the front end)
 
     def gate_at(self, i: int) -> Gate:

@@ -217,11 +217,82 @@ class TrainSetting:
     span: Span
 
 
+# ---- table controllers (`controller table { when r1 == 0 { … } … }`; resolved by nramdsl.lang.table) ------
+
+
+@dataclass(frozen=True)
+class GateRef:
+    """`add`, or `add.2` for the second `add` of a repeated circuit; a bare name may also be a register."""
+
+    name: Name
+    occurrence: Num | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class WireApp:
+    """`add(r4, r2)`: the gate's arguments in this row; nested applications wire earlier gates."""
+
+    gate: GateRef
+    args: tuple[WireSource, ...]
+    span: Span
+
+
+WireSource = Union[GateRef, WireApp]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`r1 == 0` (zero=True) or `r1 != 0`; `value` must be 0 (the controller sees only zero-ness)."""
+
+    register: Name
+    zero: bool
+    value: Num
+    span: Span
+
+
+@dataclass(frozen=True)
+class Assign:
+    """`r3 = inc(r3)`: the register's value after the step (Eq. 3)."""
+
+    register: Name
+    source: WireSource
+    span: Span
+
+
+@dataclass(frozen=True)
+class HaltStmt:
+    """`halt` (willingness to finish f = 1) or `halt 0.25`; a row without it has f = 0."""
+
+    probability: float | None
+    span: Span
+
+
+RowStmt = Union[Assign, WireApp, HaltStmt]
+
+
+@dataclass(frozen=True)
+class TableRow:
+    conditions: tuple[Condition, ...]  # empty for `otherwise`
+    body: tuple[RowStmt, ...]
+    span: Span
+    otherwise: bool = False
+
+
+@dataclass(frozen=True)
+class TableSetting:
+    KEY: ClassVar[str] = "controller"
+    args: tuple[KeywordArg, ...]
+    rows: tuple[TableRow, ...]
+    span: Span
+
+
 Setting = Union[
     UseSetting,
     SizeSetting,
     CircuitSetting,
     ControllerSetting,
+    TableSetting,
     HaltSetting,
     WriteReturnsSetting,
     TaskSetting,

@@ -6,6 +6,7 @@ model (`nramdsl.machine.fuzzy`) knows how to cut it into attention and halting l
 
 - `mlp`: two hidden layers of equal width, ReLU (§4.1). Feedforward: it has no state.
 - `lstm`: a ReLU hidden layer between the input and the LSTM cell (§4.1), then a linear read-out.
+- `table`: an MLP with one hidden unit per zero-pattern, its weights compiled from the table.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ class Controller(nn.Module):
         self.kind = spec.kind
         self.hidden = spec.hidden
         h = spec.hidden
-        if spec.kind == "mlp":
+        if spec.kind in ("mlp", "table"):  # a table compiles to an MLP (nramdsl.machine.weights)
             self.body = nn.Sequential(nn.Linear(n_inputs, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU())
             self.cell = None
         elif spec.kind == "lstm":
             self.body = nn.Sequential(nn.Linear(n_inputs, h), nn.ReLU())
             self.cell = nn.LSTMCell(h, h)
         else:  # the front end rejects other kinds; this guards API users
-            raise ValueError(f"unknown controller kind {spec.kind!r} (expected 'mlp' or 'lstm')")
+            raise ValueError(f"unknown controller kind {spec.kind!r} (expected 'mlp', 'lstm' or 'table')")
         self.head = nn.Linear(h, n_outputs)
 
     def initial_state(self, batch: int, like: torch.Tensor) -> State:

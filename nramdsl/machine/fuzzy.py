@@ -32,6 +32,8 @@ from nramdsl.lang.spec import READ, WRITE, MachineSpec
 from nramdsl.lang.tabulate import tabulate
 from nramdsl.machine.controller import Controller, State
 from nramdsl.machine.options import LossKind, ModelOptions, Readout
+from nramdsl.machine.program import Program
+from nramdsl.machine.weights import load_program
 
 @dataclass
 class NRAMOutput:
@@ -363,6 +365,9 @@ class NRAM(FuzzyCircuit):
         if self.wiring.halting:
             with torch.no_grad():
                 self.controller.head.bias[-1].fill_(self.options.halt_bias)
+        table = spec.controller.table
+        if table is not None:  # a hand-written program: the controller starts out running it
+            load_program(self.controller, Program.from_table(table, self.wiring), self.wiring, table.scale)
 
     def initial_state(self, memory: torch.Tensor, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         return super().initial_state(memory, dtype or self.controller.head.weight.dtype)

@@ -26,7 +26,7 @@ class StackedController(nn.Module):
     def __init__(self, controllers: list[Controller]) -> None:
         super().__init__()
         first = controllers[0]
-        self.kind, self.hidden = first.kind, first.hidden
+        self.recurrent, self.hidden = first.cell is not None, first.hidden  # LSTM; else an MLP (a table is one)
         self.names = [name for name, _ in first.named_parameters()]  # the order of Controller.parameters()
         self.weights = nn.ParameterList(
             nn.Parameter(torch.stack([dict(c.named_parameters())[name].detach() for c in controllers]))
@@ -53,18 +53,18 @@ class StackedController(nn.Module):
         else:
             index = members.to(self.weights[0].device)
             rows = {name: w.index_select(0, index) for name, w in zip(self.names, self.weights)}
-        return BoundController(self.kind, self.hidden, rows)
+        return BoundController(self.recurrent, self.hidden, rows)
 
 
 class BoundController:
     """A group's controllers: inputs [G * B, R] member-major (member g's B examples together) -> logits."""
 
-    def __init__(self, kind: str, hidden: int, weights: dict[str, torch.Tensor]) -> None:
-        self.kind, self.hidden, self.w = kind, hidden, weights
+    def __init__(self, recurrent: bool, hidden: int, weights: dict[str, torch.Tensor]) -> None:
+        self.recurrent, self.hidden, self.w = recurrent, hidden, weights
         self.groups = next(iter(weights.values())).shape[0]
 
     def initial_state(self, batch: int, like: torch.Tensor) -> State:
-        if self.kind != "lstm":
+        if not self.recurrent:
             return None
         zeros = like.new_zeros(batch, self.hidden)
         return (zeros, zeros)
@@ -73,7 +73,7 @@ class BoundController:
         w, G = self.w, self.groups
         x = inputs.view(G, -1, inputs.shape[-1])
         h = torch.relu(_linear(x, w["body.0.weight"], w["body.0.bias"]))
-        if self.kind == "mlp":
+        if not self.recurrent:
             h = torch.relu(_linear(h, w["body.2.weight"], w["body.2.bias"]))
         else:
             assert state is not None

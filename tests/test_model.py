@@ -195,37 +195,32 @@ def test_every_example_machine_compiles_and_runs() -> None:
         assert out.predictions.shape == (2, 2, spec.memory)
 
 
-def test_the_compiled_step_equals_the_eager_step_and_the_integer_machine() -> None:
-    """`compile_steps`: torch.compile'd circuit steps give the eager step's values and gradients (float64,
-    any batch size: one compilation serves both below), and with one-hot choices the integer machine's."""
+def test_the_compiled_timestep_equals_the_eager_one_and_the_discretized_run() -> None:
+    """`compile_steps`: a population's torch.compile'd timesteps give the eager values and gradients (float64,
+    two batch sizes and two members: one compilation serves all), and with hard choices the discretized
+    model's outputs, which the integer machine computes."""
+    from nramdsl.machine.stacked import StackedController
+
     spec = load_machine(Path(__file__).parent / "specs" / "tiny.nram", "access")
     torch.manual_seed(0)
-    eager = NRAM(spec).double()
-    compiled = NRAM(spec).double()
-    compiled.load_state_dict(eager.state_dict())
-    compiled.compile_steps = True
+    models = [NRAM(spec).double() for _ in range(2)]
+    eager_w, compiled_w = (StackedController([m.controller for m in models]) for _ in range(2))
+    circuit = models[0]
     for B in (5, 3):
-        memory, target, mask = _batch(spec.memory, B=B, seed=B)
-        a, b = eager(memory, target, mask), compiled(memory, target, mask)
-        torch.testing.assert_close(b.example_loss, a.example_loss, rtol=1e-10, atol=1e-12)
-        a.loss.backward()
-        b.loss.backward()
-        for p, q in zip(eager.parameters(), compiled.parameters()):
+        memory, target, mask = _batch(spec.memory, B=2 * B, seed=B)
+        runs = []
+        for weights, compiled in ((eager_w, False), (compiled_w, True)):
+            circuit.compile_steps = compiled
+            out = circuit.run(weights.select(torch.arange(2)), memory, target, mask, dtype=torch.float64)
+            out.loss.backward()
+            runs.append(out)
+        torch.testing.assert_close(runs[1].example_loss, runs[0].example_loss, rtol=1e-10, atol=1e-12)
+        for p, q in zip(eager_w.parameters(), compiled_w.parameters()):
             torch.testing.assert_close(q.grad, p.grad, rtol=1e-9, atol=1e-12)
             p.grad, q.grad = None, None
-    ref = ReferenceMachine(spec)
-    rng = np.random.default_rng(3)
-    memory = rng.integers(0, spec.memory, (4, spec.memory))
-    regs_i, mem_i = ref.initial(memory)
-    regs, mem = compiled.initial_state(torch.from_numpy(memory), torch.float64)
-    step, A = compiled.step_function(spec.memory), compiled.wiring.width
+    circuit.compile_steps = True
+    memory, _, _ = _batch(spec.memory, B=4, seed=9)
     with torch.no_grad():
-        for _ in range(4):
-            inputs, updates = random_choices(compiled, 4, rng)
-            res = ref.step(regs_i, mem_i, inputs, updates)
-            regs, mem, _ = step(regs, mem, F.one_hot(torch.from_numpy(inputs), A).double(),
-                                F.one_hot(torch.from_numpy(updates), A).double(),
-                                compiled.constants(4, spec.memory, regs))
-            assert torch.equal(mem.argmax(-1), torch.from_numpy(res.memory))
-            assert torch.equal(regs.argmax(-1), torch.from_numpy(res.registers))
-            regs_i, mem_i = res.registers, res.memory
+        hard = circuit.run(compiled_w.select(torch.arange(1)), memory, dtype=torch.float64, hard=True)
+    discrete = run_discrete(models[0], memory, spec.timesteps, "last")
+    assert torch.equal(hard.readout("last"), torch.from_numpy(discrete.memory))

@@ -17,6 +17,7 @@ Choices the paper leaves open are `ModelOptions` fields, each with its default's
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -32,6 +33,7 @@ from nramdsl.lang.spec import READ, WRITE, MachineSpec
 from nramdsl.lang.tabulate import tabulate
 from nramdsl.machine.controller import Controller, State
 from nramdsl.machine.options import LossKind, ModelOptions, Readout
+from nramdsl.machine.stacked import BoundController
 from nramdsl.machine.program import Program
 from nramdsl.machine.weights import load_program
 
@@ -145,8 +147,8 @@ class FuzzyCircuit(nn.Module):
         self.gates = list(self.wiring.gates)
         self.register_buffer("_logit_index", torch.tensor(self.wiring.positions, dtype=torch.long), persistent=False)
         self._kernel_cache: dict[int, list[Callable[..., torch.Tensor] | None]] = {}
-        # torch.compile the circuit step (one per memory size, any batch size): about 1.5x faster per step
-        # on a CPU, after 20-100 s of compiling, so it pays off in long runs (the `compile` training setting)
+        # torch.compile a population's timesteps (one per memory size, any batch size): faster per step on a
+        # CPU after a minute or two of compiling, so it pays off in long runs (the `compile` training setting)
         self.compile_steps = False
         self._compiled: dict[int, Callable[..., Any]] = {}
 
@@ -264,15 +266,6 @@ class FuzzyCircuit(nn.Module):
             new_regs = _ClampGrad.apply(new_regs, clamp)
         return new_regs, mem, torch.stack(outs, dim=1)
 
-    def step_function(self, M: int) -> Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """`circuit_step`, or its compiled form at memory size M when `compile_steps` is on."""
-        if not self.compile_steps:
-            return self.circuit_step
-        if M not in self._compiled:
-            self.kernels(M)  # built outside the compiled region: tabulating and classifying is numpy work
-            self._compiled[M] = torch.compile(self.circuit_step, dynamic=True)
-        return self._compiled[M]
-
     # ---------------------------------------------------------------- the whole run
     def initial_state(self, memory: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Registers one-hot 0 (as in every trace of the paper) and memory from an int [N, M] input."""
@@ -306,54 +299,91 @@ class FuzzyCircuit(nn.Module):
         consts = self.constants(N, M, regs)
         state = controller.initial_state(N, regs)
         remaining = regs.new_ones(N)  # Π_{i<t}(1 − f_i)
-        halting: list[torch.Tensor] = []
-        predictions: list[torch.Tensor] = []
-        per_step: list[torch.Tensor] = []  # each step's NLL (paper) or target probabilities (footnote 4)
-        entropy_sum: torch.Tensor | None = None
-        value_sum: torch.Tensor | None = None
-        steps: list[dict[str, torch.Tensor]] = []
         fmask = mask.to(regs.dtype) if mask is not None else None
-        eps = self.options.eps
+        target = target.long() if target is not None else None
+        flags = (hard, value_entropy, trace)
+        columns: dict[str, list[torch.Tensor]] = defaultdict(list)
+        steps: list[dict[str, torch.Tensor]] = []
         for t in range(T):
-            logits, state = controller(regs[:, :, 0], state)
-            w_in, w_upd, stop_logit, entropy = self.attention(logits, hard)
-            regs, mem, outs = self.step_function(M)(regs, mem, w_in, w_upd, consts)
-            if stop_logit is None:  # halt never: all mass on the last step
-                p_t = regs.new_full((N,), 1.0 if t == T - 1 else 0.0)
-                f_t = p_t
+            if self.compile_steps and isinstance(controller, BoundController) and not trace:
+                regs, mem, state, remaining, out = self._compiled_timestep(M)(
+                    controller.w, controller.recurrent, controller.hidden, regs, mem, state, remaining, consts,
+                    target, fmask, t == T - 1, flags)
             else:
-                f_t = torch.sigmoid(stop_logit)
-                p_t = remaining if t == T - 1 else f_t * remaining
-                remaining = remaining * (1 - f_t)
-            halting.append(p_t)
-            predictions.append(mem.argmax(dim=-1))
-            if entropy is not None:
-                entropy_sum = entropy if entropy_sum is None else entropy_sum + entropy
-            if value_entropy:
-                v = _value_entropy(regs, eps) + _value_entropy(mem, eps)
-                value_sum = v if value_sum is None else value_sum + v
-            if target is not None:
-                prob = mem.gather(2, target.long().unsqueeze(2)).squeeze(2)  # [N, M]
-                per_step.append(-(torch.log(prob.clamp_min(eps)) * fmask).sum(dim=1) if self.options.loss == "paper" else prob)
+                regs, mem, state, remaining, out = self.timestep(
+                    controller, regs, mem, state, remaining, consts, target, fmask, t == T - 1, flags)
+            for key, value in out.items():
+                if key in _PER_STEP:
+                    columns[key].append(value)
             if trace:
-                steps.append({"registers": regs.detach(), "memory": mem.detach(), "gate_outputs": outs.detach(),
-                              "input_attention": w_in.detach(), "update_attention": w_upd.detach(),
-                              "stop": f_t.detach()})
-        p = torch.stack(halting, dim=1)  # [N, T]
-        out = NRAMOutput(memory=mem, halting=p, predictions=torch.stack(predictions, dim=1))
+                steps.append({"registers": regs.detach(), "memory": mem.detach(), "gate_outputs": out["outs"].detach(),
+                              "input_attention": out["w_in"].detach(), "update_attention": out["w_upd"].detach(),
+                              "stop": out["f_t"].detach()})
+        return self._output(mem, columns, target, fmask, T, steps if trace else None)
+
+    def timestep(
+        self, controller: ControllerFn, regs: torch.Tensor, mem: torch.Tensor, state: State, remaining: torch.Tensor,
+        consts: dict[int, torch.Tensor], target: torch.Tensor | None, fmask: torch.Tensor | None, last: bool,
+        flags: tuple[bool, bool, bool],
+    ) -> tuple[torch.Tensor, torch.Tensor, State, torch.Tensor, dict[str, torch.Tensor]]:
+        """One timestep: controller, attention, circuit, halting (§3.3) and this step's share of the loss."""
+        hard, value_entropy, trace = flags
+        N = regs.shape[0]
+        eps = self.options.eps
+        logits, state = controller(regs[:, :, 0], state)
+        w_in, w_upd, stop_logit, entropy = self.attention(logits, hard)
+        regs, mem, outs = self.circuit_step(regs, mem, w_in, w_upd, consts)
+        if stop_logit is None:  # halt never: all mass on the last step
+            p_t = regs.new_full((N,), 1.0 if last else 0.0)
+            f_t = p_t
+        else:
+            f_t = torch.sigmoid(stop_logit)
+            p_t = remaining if last else f_t * remaining
+            remaining = remaining * (1 - f_t)
+        out = {"halting": p_t, "predictions": mem.argmax(dim=-1), "f_t": f_t}
+        if entropy is not None:
+            out["entropy"] = entropy
+        if value_entropy:
+            out["value_entropy"] = _value_entropy(regs, eps) + _value_entropy(mem, eps)
         if target is not None:
-            if self.options.loss == "paper":
-                out.example_loss = (p * torch.stack(per_step, dim=1)).sum(dim=1)
-            else:
-                mix = (p.unsqueeze(2) * torch.stack(per_step, dim=1)).sum(dim=1)
-                out.example_loss = -(torch.log(mix.clamp_min(eps)) * fmask).sum(dim=1)
-        if entropy_sum is not None:
-            out.example_entropy = entropy_sum / T
-        if value_sum is not None:
-            out.example_value_entropy = value_sum / T
+            prob = mem.gather(2, target.unsqueeze(2)).squeeze(2)  # [N, M]
+            assert fmask is not None
+            out["loss_term"] = -(torch.log(prob.clamp_min(eps)) * fmask).sum(dim=1) if self.options.loss == "paper" else prob
         if trace:
-            out.trace = steps
+            out.update(outs=outs, w_in=w_in, w_upd=w_upd)
+        return regs, mem, state, remaining, out
+
+    def _compiled_timestep(self, M: int) -> Callable[..., Any]:
+        """`timestep` compiled at memory size M (any batch size), for a population's bound controllers."""
+        if M not in self._compiled:
+            self.kernels(M)  # built outside the compiled region: tabulating and classifying is numpy work
+
+            def step(weights: dict[str, torch.Tensor], recurrent: bool, hidden: int, *args: Any) -> Any:
+                return self.timestep(BoundController(recurrent, hidden, weights), *args)
+
+            self._compiled[M] = torch.compile(step, dynamic=True)
+        return self._compiled[M]
+
+    def _output(self, mem: torch.Tensor, columns: dict[str, list[torch.Tensor]], target: torch.Tensor | None,
+                fmask: torch.Tensor | None, T: int, steps: list[dict[str, torch.Tensor]] | None) -> NRAMOutput:
+        p = torch.stack(columns["halting"], dim=1)  # [N, T]
+        out = NRAMOutput(memory=mem, halting=p, predictions=torch.stack(columns["predictions"], dim=1), trace=steps)
+        eps = self.options.eps
+        if target is not None:
+            terms = torch.stack(columns["loss_term"], dim=1)
+            if self.options.loss == "paper":
+                out.example_loss = (p * terms).sum(dim=1)
+            else:
+                mix = (p.unsqueeze(2) * terms).sum(dim=1)
+                out.example_loss = -(torch.log(mix.clamp_min(eps)) * fmask).sum(dim=1)
+        if columns.get("entropy"):
+            out.example_entropy = torch.stack(columns["entropy"]).sum(dim=0) / T
+        if columns.get("value_entropy"):
+            out.example_value_entropy = torch.stack(columns["value_entropy"]).sum(dim=0) / T
         return out
+
+
+_PER_STEP = ("halting", "predictions", "entropy", "value_entropy", "loss_term")
 
 
 class NRAM(FuzzyCircuit):

@@ -15,7 +15,6 @@ from generators saved in the checkpoint, so `resume` continues bit for bit as if
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -31,10 +30,11 @@ from nramdsl.training.config import TrainConfig
 from nramdsl.training.display import ProgressDisplay
 from nramdsl.training.evaluate import evaluate, masked_error, scaled_budget
 from nramdsl.training.objective import entropy_coef, objective
-from nramdsl.training.rundir import RunDir
+from nramdsl.training.interrupt import StopRequest, TrainingInterrupted
+from nramdsl.training.rundir import RunDir, all_finite, metrics_line
 from nramdsl.training.schedule import Phase, advance, draw_batch_size, largest_trained, phase_of
 from nramdsl.training.setup import Job, plan
-from nramdsl.training.state import Progress, TrainState
+from nramdsl.training.state import Progress, TrainState, load_weights
 from nramdsl.training.stopping import rule_that_fires, stays_ended
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -72,14 +72,17 @@ def train(
     """
     trainer = Trainer(plan(spec, cfg), RunDir(out_dir) if out_dir is not None else None, origin or spec.ref)
     trainer.start(resume)
-    with ProgressDisplay(cfg.steps, trainer.state.progress.step, enabled=progress) as display:
-        while not trainer.finished():
+    with StopRequest() as stop, ProgressDisplay(cfg.steps, trainer.state.progress.step, enabled=progress) as display:
+        while not trainer.finished() and not stop.requested:
             row = trainer.step()
             if row is not None:
                 if on_log:
                     on_log(row)
                 display.update(row)
-    return trainer.finish()
+    result = trainer.finish()
+    if stop.requested:  # Ctrl-C: the step ended and the checkpoint is written
+        raise TrainingInterrupted(result.steps, trainer.run_dir.path if trainer.run_dir else None)
+    return result
 
 
 class Trainer:
@@ -105,6 +108,8 @@ class Trainer:
         if run is None:
             self.last_good = self.state.state_dict(self.cfg)
         else:
+            run.check_writable()
+            run.remove_temporaries()  # of writes a killed run never finished
             resuming = resume and run.has_checkpoint()
             if resuming:
                 self.state.load_state_dict(run.load())
@@ -124,6 +129,8 @@ class Trainer:
     def finish(self) -> TrainResult:
         if self.metrics is not None:
             self.metrics.close()
+        if not _finite(self.params):  # never end on, or save, weights that are not finite
+            self._rollback()
         if self.run_dir is not None:
             self.run_dir.save(self.state.state_dict(self.cfg))
         p, cur = self.state.progress, self.state.curriculum
@@ -150,12 +157,12 @@ class Trainer:
         if s.progress.step % cfg.log_every == 0 or s.progress.step == cfg.steps or probed:
             row = self._row(out, err, size.complexities, grad_norm, phase, step)
             if self.metrics is not None:
-                self.metrics.write(json.dumps(row) + "\n")
+                self.metrics.write(metrics_line(row))
                 self.metrics.flush()
         if s.progress.step % cfg.checkpoint_every == 0:
             if self.run_dir is not None:
                 self.run_dir.save(s.state_dict(cfg))
-            elif s.progress.consecutive_skips == 0:
+            elif s.progress.consecutive_skips == 0 and _finite(self.params):
                 self.last_good = s.state_dict(cfg)
         rule = rule_that_fires(s.progress, cfg, s.curriculum)
         if rule is not None:
@@ -184,7 +191,11 @@ class Trainer:
                     noise = torch.randn(p.shape, generator=s.noise_gen, device=self.device, dtype=self.dtype)
                     p.grad.add_(noise * sigma)
         s.optimizer.step()
-        s.progress.consecutive_skips = 0
+        if not _finite(self.params):  # the update itself overflowed (an lr far too large): undo it
+            s.progress.skipped += 1
+            self._rollback()
+            return float("nan")
+        s.progress.consecutive_skips = s.progress.rollbacks_in_a_row = 0
         return grad_norm
 
     def _rollback(self) -> None:
@@ -195,6 +206,7 @@ class Trainer:
         s.load_state_dict(self.run_dir.load() if self.run_dir is not None else self.last_good)  # type: ignore[arg-type]
         s.progress.step, s.progress.skipped = keep.step, keep.skipped
         s.progress.rollbacks, s.progress.consecutive_skips = keep.rollbacks + 1, 0
+        s.progress.rollbacks_in_a_row = keep.rollbacks_in_a_row + 1
 
     def _record(self, err: torch.Tensor, complexities: torch.Tensor, phase: Phase) -> bool:
         """Count the step: error, zero streak, curriculum, wall time and the probe. Returns whether it probed."""
@@ -243,6 +255,10 @@ def _grads_finite(params: list[torch.nn.Parameter]) -> bool:
     return all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params)
 
 
+def _finite(params: list[torch.nn.Parameter]) -> bool:
+    return all_finite([p.detach() for p in params])
+
+
 def _curriculum_error(rule: str, err: torch.Tensor, complexities: torch.Tensor, difficulty: int) -> float:
     """The error that decides whether D rises: over the whole batch, or over its examples of difficulty ≤ D."""
     if rule == "batch":
@@ -282,6 +298,6 @@ def load_run(run_dir: str | Path) -> tuple[NRAM, dict[str, Any]]:
     config = run.read_config()
     cfg = TrainConfig.from_settings(config["train"], where="config.json")
     model = NRAM(load_ref(SpecRef.from_json(config["spec"])), cfg.model).to(dtype=DTYPES[cfg.dtype])
-    model.load_state_dict(run.load()["model"])
+    load_weights(model, run.load(), run.checkpoint)
     model.eval()
     return model, config

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import typing
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import torch
+
+from nramdsl.errors import NramError
 
 from nramdsl.machine.fuzzy import NRAM
 from nramdsl.training.config import TrainConfig
 from nramdsl.training.curriculum import Curriculum
+
+
+# The Python types a counter of each annotated type may hold in a checkpoint.
+_KINDS: dict[Any, tuple[type, ...]] = {int: (int,), float: (int, float), Optional[int]: (int, type(None)),
+                                       Optional[float]: (int, float, type(None)), Optional[str]: (str, type(None))}
 
 
 @dataclass
@@ -23,6 +31,7 @@ class Progress:
     step: int = 0  # updates done, skipped ones included
     skipped: int = 0  # updates skipped for a non-finite loss or gradient
     rollbacks: int = 0
+    rollbacks_in_a_row: int = 0  # rollbacks since the last update that left the weights finite
     consecutive_skips: int = 0
     zero_streak: int = 0  # consecutive error-free batches at the top curriculum level
     probe_error: float | None = None  # the last probe's error (`stop.probe_every`)
@@ -38,9 +47,17 @@ class Progress:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> Progress:
-        """Counters a checkpoint does not know keep their defaults; ones this version does not know are dropped."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in state.items() if k in names})
+        """Counters a checkpoint does not know keep their defaults; ones this version does not know are dropped.
+        A counter of the wrong type is a ValueError (a checkpoint is untrusted input)."""
+        hints = typing.get_type_hints(cls)
+        out = {}
+        for f in dataclasses.fields(cls):
+            if f.name in state:
+                value, kinds = state[f.name], _KINDS[hints[f.name]]
+                if isinstance(value, bool) or not isinstance(value, kinds):
+                    raise ValueError(f"counter '{f.name}' is {value!r}")
+                out[f.name] = value
+        return cls(**out)
 
 
 @dataclass
@@ -80,9 +97,26 @@ class TrainState:
         })
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.curriculum.load_state_dict(state["curriculum"])
-        self.data_gen.set_state(state["data_gen"])
-        self.noise_gen.set_state(state["noise_gen"])
-        self.progress = Progress.from_state_dict(state["counters"])
+        """Restore a checkpoint's state; one that does not fit this machine and these settings (another
+        machine's weights, a hand-edited counter) is an `NramError`, and nothing is half restored."""
+        try:
+            progress = Progress.from_state_dict(state["counters"])
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.curriculum.load_state_dict(state["curriculum"])
+            self.data_gen.set_state(state["data_gen"])
+            self.noise_gen.set_state(state["noise_gen"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+            first = (str(exc).strip().splitlines() or [""])[-1].strip()[:200]
+            raise NramError(f"the checkpoint does not fit this machine and its settings ({first})") from None
+        self.progress = progress
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, Any], path: Any) -> None:
+    """A checkpoint's weights into `model`; weights of another machine are one `NramError`."""
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError) as exc:
+        lines = str(exc).splitlines()  # torch: a header line, then one line per mismatched tensor
+        first = lines[1].strip() if len(lines) > 1 else str(exc)
+        raise NramError(f"'{path}' was trained on a different machine ({first})") from None

@@ -21,6 +21,7 @@ class StopRule:
     gives_up: bool  # a failure: `gave_up_at` records the step
     fires: Callable[[Progress, TrainConfig, Curriculum], bool]
     why: Callable[[TrainConfig], str]
+    advice: str = "most seeds stall like this, so try another --seed"  # what to do about a give-up
 
 
 STOP_RULES: tuple[StopRule, ...] = (
@@ -34,6 +35,11 @@ STOP_RULES: tuple[StopRule, ...] = (
     StopRule("unsolved", "stop.solve_within", True,
              lambda p, c, cur: bool(c.stop.solve_within) and p.solved_at is None and p.step >= c.stop.solve_within,
              lambda c: f"the training task was not solved within {c.stop.solve_within} steps (stop.solve_within)"),
+    StopRule("diverged", "max_rollbacks", True,
+             lambda p, c, cur: bool(c.max_rollbacks) and p.rollbacks_in_a_row >= c.max_rollbacks,
+             lambda c: f"updates kept failing (non-finite loss, gradients or weights) through {c.max_rollbacks} "
+                       f"rollbacks in a row (max_rollbacks)",
+             "the weights are the last finite ones; try a smaller lr"),
 )  # fmt: skip
 RULES = {rule.name: rule for rule in STOP_RULES}
 

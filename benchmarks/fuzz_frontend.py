@@ -25,24 +25,21 @@ from __future__ import annotations
 
 import argparse
 import functools
-import io
 import json
 import os
 import random
 import re
-import resource
 import shutil
-import signal
 import sys
 import tempfile
-import time
-import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from bounded import classify, run_limited, score_errors, warm  # noqa: E402 - the forked runner, shared
 
 LOOK_ALIKES = ["а", "о", "０", "−", "“", "”", "ｍ", "\u00a0", "\u200b", "\ufeff"]
 NOISE = ["\x00", "\r\n", "\r", "\t", "\u2028", "\u0085", "\x0c", "\x1b[31m", "{", "}", "(", ")", ",", "=", "*",
@@ -57,8 +54,6 @@ OVERRIDES = ["M=2", "M=40", "M=155", "M=3000", "M=1000000", "M=1000000000", "R=1
              "M=0", "R=-1"]
 TOKEN = re.compile(r"\s+|[A-Za-z_][A-Za-z0-9_]*|\d+|//|<=|>=|==|!=|\S")
 INT = re.compile(r"\b\d+\b")
-LOCATED = re.compile(r"^(.*?):(\d+):(\d+): error: ")
-ARGUMENT = ("error: --", "error: override ")  # errors about a command-line argument have no position
 
 
 # ---- mutations: each takes and returns bytes
@@ -125,130 +120,6 @@ def mutate(rng: random.Random, source: str, name: str) -> bytes:
     return data
 
 
-# ---- one command in a forked child, under the limits
-
-
-def _data_segment() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmData:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def _in_child(argv: list[str], limit_bytes: int, timeout: int, out_fd: int) -> None:
-    """Run `nramdsl ARGV` in this (child) process and write one JSON result to out_fd."""
-    soft = _data_segment() + limit_bytes
-    resource.setrlimit(resource.RLIMIT_DATA, (soft, soft))
-    signal.alarm(timeout)
-    r, w = os.pipe()  # stdin that never ends: reading it hangs, as a terminal would
-    os.dup2(r, 0)
-    from nramdsl import cli
-
-    out, err = io.StringIO(), io.StringIO()
-    sys.stdout, sys.stderr = out, err
-    result: dict[str, Any] = {}
-    try:
-        result["rc"] = cli.main(argv)
-    except SystemExit as exc:
-        result["rc"] = exc.code if isinstance(exc.code, int) else 2
-    except BaseException as exc:  # noqa: BLE001 - what escapes is the measurement
-        result["uncaught"] = type(exc).__name__
-        result["detail"] = "".join(traceback.format_exception_only(type(exc), exc))[-300:]
-    result["stderr"] = err.getvalue()[-20000:]
-    os.write(out_fd, json.dumps(result).encode())
-    os._exit(0)
-
-
-def run_limited(argv: list[str], limit_bytes: int, timeout: int) -> dict[str, Any]:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            _in_child(argv, limit_bytes, timeout, w)
-        finally:
-            os._exit(3)
-    os.close(w)
-    chunks = []
-    deadline = time.monotonic() + timeout + 10
-    os.set_blocking(r, False)
-    status = None
-    while status is None:
-        try:
-            chunk = os.read(r, 1 << 16)
-            if chunk:
-                chunks.append(chunk)
-        except BlockingIOError:
-            pass
-        done, st = os.waitpid(pid, os.WNOHANG)
-        if done:
-            status = st
-        elif time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-        else:
-            time.sleep(0.005)
-    while chunk := _read_rest(r):
-        chunks.append(chunk)
-    os.close(r)
-    text = b"".join(chunks).decode(errors="replace")
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        return {"signal": "SIGALRM" if sig == signal.SIGALRM else signal.Signals(sig).name}
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {"signal": "no result"}
-
-
-def _read_rest(fd: int) -> bytes:
-    try:
-        return os.read(fd, 1 << 16)
-    except BlockingIOError:
-        return b""
-
-
-# ---- scoring
-
-
-def classify(result: dict[str, Any]) -> str:
-    if "signal" in result:
-        return "over_time" if result["signal"] == "SIGALRM" else "over_memory"
-    kind = result.get("uncaught")
-    if kind is None:
-        return "ok" if result["rc"] == 0 else "error"
-    detail = result.get("detail", "")
-    if kind == "MemoryError" or "can't allocate memory" in detail or "not enough memory" in detail:
-        return "over_memory"
-    return "uncaught"
-
-
-def score_errors(stderr: str, path: str, lines: list[str] | None) -> Counter:
-    """Error lines, those without a position, and located ones whose quoted line is not the file's."""
-    counts: Counter = Counter()
-    shown = stderr.split("\n")
-    for k, line in enumerate(shown):
-        m = LOCATED.match(line)
-        if m:
-            counts["error_lines"] += 1
-            if m.group(1) == path and lines is not None and k + 1 < len(shown):
-                n = int(m.group(2))
-                want = lines[n - 1] if 1 <= n <= len(lines) else None
-                got = shown[k + 1][4:] if shown[k + 1].startswith("    ") else None
-                if got is not None and want is not None and got != _display(want):
-                    counts["wrong_caret"] += 1
-        elif line.startswith("error: "):
-            counts["error_lines"] += 1
-            if not line.startswith(ARGUMENT):
-                counts["unlocated_errors"] += 1
-    return counts
-
-
-def _display(line: str) -> str:
-    """How a source line may be quoted: itself, or with control characters shown as '?'."""
-    return "".join("?" if (ord(c) < 32 and c != "\t") or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029" else c
-                   for c in line.rstrip("\r"))
-
-
 # ---- the driver
 
 
@@ -268,7 +139,9 @@ def fuzz(args: argparse.Namespace) -> dict[str, Any]:
     from nramdsl.kernels.properties import run_gate_checks
 
     torch.set_num_threads(1)
-    cli._gate_checks = lambda: functools.partial(run_gate_checks, max_examples=args.gate_examples)
+    warm()
+    checks = functools.partial(run_gate_checks, max_examples=args.gate_examples)
+    cli._gate_checks = lambda: checks
     rng = random.Random(args.seed)
     totals: Counter = Counter()
     per: dict[str, Counter] = {"check": Counter(), "compile": Counter()}

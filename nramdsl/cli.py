@@ -140,8 +140,11 @@ def _run_check(args: argparse.Namespace) -> int:
             tabulable = [g for g in spec.gates.values() if g.evaluate is not None]
             if args.skip_via:
                 tabulable = [dataclasses.replace(g, via=None) if g.via else g for g in tabulable]
-            errors.extend(run_gate_checks(tabulable, spec.memory))
-            for note in filter(None, (sampling_note(g, spec.memory) for g in dict.fromkeys(tabulable))):
+            found = run_gate_checks(tabulable, spec.memory)
+            errors.extend(found)
+            failed = {e.span for e in found}
+            notes = (sampling_note(g, spec.memory) for g in dict.fromkeys(tabulable) if g.span not in failed)
+            for note in filter(None, notes):
                 print(note.format(), file=sys.stderr)
     if errors:
         raise ErrorList(errors) if len(errors) > 1 else errors[0]
@@ -243,7 +246,7 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="run directory (default runs/MACHINE-TASK-sSEED)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--no-eval", action="store_true", help="skip the generalization table at the end")
-    p.add_argument("--examples", type=int, default=64, help="test cases per row of the final table")
+    p.add_argument("--examples", type=_positive, default=64, help="test cases per row of the final table")
 
 
 def _run_train(args: argparse.Namespace) -> int:

@@ -44,13 +44,14 @@ class Limit:
 
     def error(self, got: int | str, span: Span | None = None, source: str | None = None,
               prefix: str = "") -> InvalidValue:
-        """`memory 10000 is over the limit of 4096 (raise it with …)`, located at `span`."""
-        return InvalidValue(f"{prefix}{self.what} {got} is over the limit of {self.value:,}{self.how_to_raise()}",
+        """`memory 10,000 is over the limit of 4,096 (raise it with …)`, located at `span`."""
+        shown = f"{got:,}" if isinstance(got, int) else got
+        return InvalidValue(f"{prefix}{self.what} {shown} is over the limit of {self.value:,}{self.how_to_raise()}",
                             span, source)
 
     def check(self, got: int, span: Span | None = None, source: str | None = None, prefix: str = "") -> None:
         if got > self.value:
-            raise self.error(f"{got:,}", span, source, prefix)
+            raise self.error(got, span, source, prefix)
 
 
 def _mib(n: int) -> int:

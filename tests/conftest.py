@@ -1,10 +1,16 @@
-"""Shared test setup: Hypothesis profiles (registered at import, as Hypothesis expects).
+"""Shared test setup: one CPU thread, and Hypothesis profiles (registered at import, as Hypothesis expects).
+
+One thread, as the `nramdsl` command defaults to: the machine is many small operations, and torch's default of
+a thread per core made the suite 4.2x slower on a loaded 2-core machine, with the same results. Set before
+torch is imported (it reads the variable then), and inherited by the commands tests start as processes.
 
 Hypothesis loads its built-in `ci` profile by itself when the CI environment variable is set. Locally
 `HYPOTHESIS_PROFILE=thorough pytest …` runs the property tests longer.
 """
 
 import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from hypothesis import HealthCheck, settings
 

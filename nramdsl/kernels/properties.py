@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 from typing import Sequence
 
+import numpy as np
 import torch
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
@@ -127,8 +128,8 @@ def one_hot_rows(arity: int, M: int) -> Tensor:
     total = table_size(arity, M)
     if total * total <= limits.EXHAUSTIVE_WORK.value:
         return torch.arange(total)
-    drawn = torch.randint(0, total, (limits.SAMPLED_ROWS,), generator=torch.Generator().manual_seed(0))
-    return torch.unique(torch.cat([torch.tensor([0, total - 1]), drawn]))
+    drawn = np.random.default_rng(0).choice(total, limits.SAMPLED_ROWS - 2, replace=False)
+    return torch.unique(torch.cat([torch.tensor([0, total - 1]), torch.from_numpy(drawn)]))
 
 
 def sampling_note(gate: Gate, M: int) -> Note | None:

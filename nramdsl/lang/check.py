@@ -270,7 +270,7 @@ class _Checker:
                 self.error(InvalidValue, f"{where}{key} must be at least {least}, got {value}", span)
                 value = None
             elif value > SIZE_LIMITS[key].value:
-                self.errors.append(SIZE_LIMITS[key].error(f"{value:,}", span, self._source(span), where))
+                self.errors.append(SIZE_LIMITS[key].error(value, span, self._source(span), where))
                 value = None
             out[key] = value
         return out
@@ -326,7 +326,7 @@ class _Checker:
         length = len(c.gates) * repeat  # checked before the list is built: `* 10**9` must not allocate
         if length > limits.CIRCUIT.value:
             span = c.repeat.span if c.repeat is not None else c.span
-            self.errors.append(limits.CIRCUIT.error(f"{length:,}", span, self._source(span)))
+            self.errors.append(limits.CIRCUIT.error(length, span, self._source(span)))
             ok = False
         return [r.value for r in c.gates] * repeat if ok else None
 
@@ -347,7 +347,7 @@ class _Checker:
             elif a.value.value < 1:
                 self.error(InvalidValue, f"{key} must be at least 1, got {a.value.value}", a.value.span)
             elif a.value.value > limits.HIDDEN.value:
-                self.errors.append(limits.HIDDEN.error(f"{a.value.value:,}", a.value.span, self._source(a.value.span)))
+                self.errors.append(limits.HIDDEN.error(a.value.value, a.value.span, self._source(a.value.span)))
             else:
                 args[key] = a.value.value
             seen.add(key)
@@ -473,7 +473,9 @@ def resolve_machine(program: Program, name: str | None = None, overrides: Mappin
     if name is None:
         top = [m for m in program.top.module.items if isinstance(m, ast.Machine)]
         if not top:
-            _raise(c.errors + errors + [UnknownName(f"{program.top.path} defines no machine")])
+            where = Span(program.top.path, 1, 1, 1, 2)  # the file itself: its first line
+            _raise(c.errors + errors + [UnknownName("this file defines no machine; compile and train need one",
+                                                    where, program.top.text)])
         name = top[0].name.value
     # The top file's machines first, then the imported files' in load order.
     files = [program.top.path] + [f.path for f in program.files[:-1]]

@@ -61,7 +61,7 @@ class _Loader:
 
     def load(self, path: str, text: str, key: str) -> None:
         if len(text) > limits.SOURCE_BYTES.value:  # text handed in (a run's config.json holds one)
-            raise limits.SOURCE_BYTES.error(f"{len(text):,}", None, None, f"'{path}': ")
+            raise limits.SOURCE_BYTES.error(len(text), None, None, f"'{path}': ")
         module = parse(text, path)
         self.active.append(key)
         base = os.path.dirname(path) if not path.startswith("<") else ""
@@ -100,10 +100,10 @@ def read_source(path: str, what: str, span: Span | None = None, importer_text: s
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, FIFO or socket)"
-            raise LoadError(f"{what}: it is {kind}", span, importer_text)
+            raise LoadError(f"{what}: {kind}", span, importer_text)
         limit = limits.SOURCE_BYTES
         if info.st_size > limit.value:
-            raise limit.error(f"{info.st_size:,}", span, importer_text, f"{what}: ")
+            raise limit.error(info.st_size, span, importer_text, f"{what}: ")
         data = _read_at_most(fd, limit.value + 1)
     finally:
         os.close(fd)

@@ -319,7 +319,8 @@ def coerce_setting(key: str, value: Any, where: str = "train") -> Any:
     if bounds is not None and out is not None and not bounds.admits(out):
         raise ValueError(f"{where} setting '{key}' must be {bounds.describe()}, got {value!r}")
     if key in LIMITED and out > LIMITED[key].value:
-        raise ValueError(f"{where} setting " + LIMITED[key].error(out).message.replace(LIMITED[key].what, f"'{key}'", 1))
+        limit = LIMITED[key]
+        raise ValueError(f"{where} setting '{key}' is {out:,}, over the limit of {limit.value:,}{limit.how_to_raise()}")
     if key == "device" and not DEVICE.match(out):
         raise ValueError(f"{where} setting 'device' must be cpu, cuda, cuda:N or mps, got {value!r}")
     return out

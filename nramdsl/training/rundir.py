@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
+import re
 import secrets
 import stat
 import zipfile
@@ -106,7 +108,8 @@ def all_finite(obj: Any) -> bool:
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write a checkpoint; a state with a non-finite tensor is refused (`NonFiniteState`), so a checkpoint
     is always one a run can go on from."""
-    if not all_finite(state.get("model", {})) or not all_finite(state.get("optimizer", {})):
+    optimizer = state.get("optimizer", {})  # its tensors, not its settings (an lr may be anything)
+    if not all_finite(state.get("model", {})) or not all_finite(optimizer.get("state", {}) if isinstance(optimizer, dict) else {}):
         raise NonFiniteState(f"not saving '{path}': the weights or the optimizer's state are not finite")
     atomic_write(path, lambda fh: torch.save(state, fh))
 
@@ -150,6 +153,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     _check_zip(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # weights_only refused something: say what, not torch's advice
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f"it asks to call {found.group(1)}" if found else "it holds more than tensors, numbers and strings"
+        raise NramError(f"'{path}' is not a checkpoint nramdsl can read (UnpicklingError: {what}, which "
+                        f"loading it would run; refused)") from None
     except Exception as exc:  # torch raises many kinds on a file that is not a checkpoint
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise NramError(f"'{path}' is not a checkpoint nramdsl can read ({type(exc).__name__}: {first})") from None

@@ -83,16 +83,26 @@ def plan(spec: MachineSpec, cfg: TrainConfig) -> Job:
 def check_training(spec: MachineSpec) -> list[NramError]:
     """Everything `train` will read from the machine, checked as `nramdsl check` does it: the train block's
     keys and values, the task's name, and that the task fits the machine's memory; each error at the text
-    it is about. A machine without a task is only checked as far as it goes."""
+    it is about, all of them in one pass. A machine without a task is checked as far as it goes."""
+    errors: list[NramError] = []
+    settings: dict[str, Any] | None = None
     try:
-        cfg = configure(spec)
-        if cfg.task or spec.task:
-            plan(spec, cfg)
-    except ErrorList as exc:
-        return list(exc.errors)
+        settings = preset(spec)
     except NramError as exc:
-        return [exc]
-    return []
+        errors.extend(exc.errors if isinstance(exc, ErrorList) else [exc])
+    name = (settings or {}).get("task") or spec.task
+    if name:
+        written = "task" if name == spec.task else "train.task"
+        try:
+            find_task(name, spec.where.get(written))
+        except NramError as exc:
+            errors.append(exc)
+    if name and not errors:  # the task fits the machine, at the complexity the block asks for
+        try:
+            plan(spec, configure(spec))
+        except NramError as exc:
+            errors.extend(exc.errors if isinstance(exc, ErrorList) else [exc])
+    return errors
 
 
 def _check_device(device: str) -> None:

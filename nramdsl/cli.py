@@ -11,7 +11,6 @@ source line and a caret), 2 a usage error (argparse).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import shlex
@@ -137,9 +136,8 @@ def _run_check(args: argparse.Namespace) -> int:
         from nramdsl.kernels.properties import sampling_note
 
         for spec in checked.machines:
+            spec = spec.without_via() if args.skip_via else spec
             tabulable = [g for g in spec.gates.values() if g.evaluate is not None]
-            if args.skip_via:
-                tabulable = [dataclasses.replace(g, via=None) if g.via else g for g in tabulable]
             found = run_gate_checks(tabulable, spec.memory)
             errors.extend(found)
             failed = {e.span for e in found}
@@ -335,6 +333,9 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--readout", choices=("halt", "last", "argmax"), help="read-out rule (default: the run's)")
     p.add_argument("--examples", type=int, default=64, help="test cases per row")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--skip-via", action="store_true",
+                   help="run `via` gates on the built-in kernels of their integer definitions: import nothing from "
+                        "beside the run's spec (see docs/security.md)")
 
 
 def _run_eval(args: argparse.Namespace) -> int:
@@ -347,7 +348,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         args.command_parser.error("--big runs the discretized model on the integer machine: add --discretize")
     if not RunDir(args.run).has_checkpoint():
         raise NramError(f"'{args.run}' is not a run directory (no checkpoint.pt)")
-    model, config = load_run(args.run)
+    model, config = load_run(args.run, skip_via=args.skip_via)
     task = find_task(config["task"])
     c = config["complexity"]
     readout = args.readout or config["train"].get("readout", "halt")

@@ -61,7 +61,7 @@ def _small_text_file(path: str, limit: int = 1 << 24) -> str | None:
         p = Path(path)
         if not p.is_file() or p.stat().st_size > limit:
             return None
-        return p.read_text(encoding="utf-8")
+        return p.read_bytes().decode("utf-8").removeprefix("\ufeff")  # as parsed: no newline translation
     except (OSError, UnicodeDecodeError, ValueError):
         return None
 

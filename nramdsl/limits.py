@@ -59,7 +59,7 @@ def _mib(n: int) -> int:
 
 
 # ---- spec files and their syntax (nramdsl.lang.load, nramdsl.lang.parse)
-SOURCE_BYTES = Limit("spec file size (bytes)", _mib(1), "NRAMDSL_MAX_SOURCE_BYTES")
+SOURCE_BYTES = Limit("spec file size (bytes)", 256 << 10, "NRAMDSL_MAX_SOURCE_BYTES")  # the examples: ~1 KiB
 FILES = Limit("number of files a spec imports", 256, "NRAMDSL_MAX_FILES")
 # The checker, the evaluator and the frozen syntax tree's hashing recurse on expressions.
 EXPR_DEPTH = Limit("expression nesting depth", 100)

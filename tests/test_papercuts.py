@@ -13,6 +13,7 @@ import torch
 from nramdsl import cli
 from nramdsl.cli import main
 from nramdsl.errors import NramError
+from nramdsl.kernels.lift import make_kernel
 from nramdsl.lang.frontend import load_text, machine_from_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,3 +100,21 @@ def test_check_can_leave_via_kernels_unimported(tmp_path: Path, capsys: pytest.C
     assert main(["check", str(tmp_path / "spec.nram")]) == 1  # without the flag the kernel runs (and is wrong)
     assert (tmp_path / "imported").exists() and "'via' kernel" not in capsys.readouterr().out
     sys.modules.pop("nram_trap", None)
+
+
+def test_eval_can_leave_the_runs_via_kernels_unimported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    marker = tmp_path / "imported"
+    (tmp_path / "nram_evaltrap.py").write_text(
+        f"import torch\nopen({str(marker)!r}, 'w')\ndef inc(a):\n    return torch.roll(a, 1, dims=-1)\n")
+    (tmp_path / "spec.nram").write_text(TINY.read_text().replace(
+        "gate inc(a) = (a + 1) mod M", 'gate inc(a) = (a + 1) mod M via "nram_evaltrap:inc"'))
+    assert main(["train", str(tmp_path / "spec.nram"), "--out", str(tmp_path / "run"), "--steps", "4", "--no-eval"]) == 0
+    assert marker.exists()  # training ran the kernel, as it should
+    marker.unlink()
+    sys.modules.pop("nram_evaltrap", None)
+    assert main(["eval", str(tmp_path / "run"), "--complexity", "2", "--examples", "2", "--skip-via"]) == 0
+    assert not marker.exists()
+    make_kernel.cache_clear()  # as in a new process: the kernel training built is not reused
+    assert main(["eval", str(tmp_path / "run"), "--complexity", "2", "--examples", "2"]) == 0
+    assert marker.exists()
+    sys.modules.pop("nram_evaltrap", None)

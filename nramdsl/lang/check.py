@@ -69,7 +69,12 @@ WRITE_RETURNS: tuple[str, ...] = get_args(WriteReturns)
 _VIA = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 
+SUGGEST_FROM = 500  # a did-you-mean compares with every candidate: past this many, none is offered
+
+
 def _suggest(name: str, candidates: list[str]) -> str:
+    if len(candidates) > SUGGEST_FROM:
+        return ""
     close = difflib.get_close_matches(name, candidates, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -110,6 +115,7 @@ class _Checker:
         # importer's (copy.nram imports paper.nram, and both define `copy`). Keyed by (file path, name).
         self.machines: dict[tuple[str, str], tuple[ast.Machine, SourceFile]] = {}
         self._totality_done: set[tuple[str, int]] = set()  # (gate span, M) already reported / proven
+        self._all_gates: set[str] | None = None
 
     # ---- reporting
     def error(self, cls: type[NramError], message: str, span: Span | None) -> None:
@@ -140,8 +146,14 @@ class _Checker:
             self.machines[file.path, name] = (m, file)
 
     # ---- gate sets
+    def all_gates(self) -> set[str]:
+        """Every gate name of every gate set, computed once (a file may hold thousands of sets)."""
+        if self._all_gates is None:
+            self._all_gates = {g.name.value for i in self.sets.values() for g in i.node.gates}
+        return self._all_gates
+
     def check_gateset(self, info: _SetInfo) -> None:
-        all_gates = {g.name.value for i in self.sets.values() for g in i.node.gates}
+        all_gates = self.all_gates()
         for g in info.node.gates:
             ok = True
             name = g.name.value

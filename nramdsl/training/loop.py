@@ -292,12 +292,14 @@ def run_config(job: Job, origin: SpecRef | None) -> dict[str, Any]:
             "complexity": job.complexity, "memory": spec.memory, "timesteps": spec.timesteps}
 
 
-def load_run(run_dir: str | Path) -> tuple[NRAM, dict[str, Any]]:
-    """The trained model of a run directory, and its config.json."""
+def load_run(run_dir: str | Path, *, skip_via: bool = False) -> tuple[NRAM, dict[str, Any]]:
+    """The trained model of a run directory, and its config.json. `skip_via`: run `via` gates on their built-in
+    kernels, so nothing beside the run's spec is imported (`MachineSpec.without_via`)."""
     run = RunDir(run_dir)
     config = run.read_config()
     cfg = TrainConfig.from_settings(config["train"], where="config.json")
-    model = NRAM(load_ref(SpecRef.from_json(config["spec"])), cfg.model).to(dtype=DTYPES[cfg.dtype])
+    spec = load_ref(SpecRef.from_json(config["spec"]))
+    model = NRAM(spec.without_via() if skip_via else spec, cfg.model).to(dtype=DTYPES[cfg.dtype])
     load_weights(model, run.load(), run.checkpoint)
     model.eval()
     return model, config

@@ -89,6 +89,9 @@ COMPLEXITY = Limit("complexity", 10_000, "NRAMDSL_MAX_COMPLEXITY")
 EXAMPLES = Limit("number of test cases", 100_000, "NRAMDSL_MAX_EXAMPLES")
 # One evaluation batch of the fuzzy machine holds B x M x M memory values and B x T x M read-outs.
 FUZZY_CELLS = Limit("fuzzy machine size (batch x M x max(M, T) values)", 1 << 27, "NRAMDSL_MAX_FUZZY_CELLS")
+# Training keeps every step's B x M x M memory for backpropagation (T of them, slack x T once stretched).
+TRAIN_CELLS = Limit("training size (batch x T x M x M values kept for backpropagation)", 1 << 27,
+                    "NRAMDSL_MAX_TRAIN_CELLS")
 
 # ---- files a run directory holds (nramdsl.training.rundir), read before they are trusted
 CHECKPOINT_BYTES = Limit("checkpoint size (bytes)", 1 << 30, "NRAMDSL_MAX_CHECKPOINT_BYTES")

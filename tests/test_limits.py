@@ -156,3 +156,12 @@ def test_tabulation_work_is_bounded_by_operations_times_entries() -> None:
     with pytest.raises(NramError, match=r"gate 'f' at M = 1024: tabulation work \(entries x operations\) "
                                         r"1,076,887,552 is over the limit"):
         tabulate(spec.gates["f"], 1024)  # … and tabulating one says which limit, before computing anything
+
+
+def test_docs_list_every_limit_with_its_value_and_how_to_raise_it() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "limits.md").read_text()
+    for name, limit in limits.ALL.items():
+        assert limit.env is None or f"`{limit.env}`" in text, name
+        value = limit.default
+        shown = {f"{value:,}", f"{value >> 10} KiB", f"{value >> 20} MiB", f"{value >> 30} GiB", f"2^{value.bit_length() - 1}"}
+        assert any(s in text for s in shown), f"{name}: none of {shown} in docs/limits.md"

@@ -265,7 +265,7 @@ class _Checker:
             task=task,
             train=train,
             source=file.path,
-            where=_setting_spans(settings),
+            where=_setting_spans(settings, overrides),
         )
 
     def sizes(self, settings: dict[str, Any], overrides: Mapping[str, int]) -> dict[str, int | None]:
@@ -403,12 +403,13 @@ class _Checker:
             self.error(type(exc), f"{exc.message} (in {context})", exc.span)
 
 
-def _setting_spans(settings: Mapping[str, Any]) -> dict[str, Span]:
-    """Where each setting a later stage reads is written (`MachineSpec.where`): the sizes' values, the
-    task's name, and each train entry as `train.KEY`."""
+def _setting_spans(settings: Mapping[str, Any], overrides: Mapping[str, int]) -> dict[str, Span]:
+    """Where each setting a later stage reads is written (`MachineSpec.where`): the sizes' values (not those
+    an override replaced: they are written on the command line), the task's name, and each train entry as
+    `train.KEY`."""
     out: dict[str, Span] = {}
     for key in MIN_SIZE:
-        if key in settings:
+        if key in settings and key not in overrides:
             out[key] = settings[key].value.span
     if "task" in settings:
         out["task"] = settings["task"].task.span

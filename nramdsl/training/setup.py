@@ -7,9 +7,11 @@ goes through here, so the task is looked up and the complexity computed in one p
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from nramdsl import limits
 from nramdsl.errors import ErrorList, NramError, Span
 from nramdsl.lang.spec import MachineSpec
 from nramdsl.tasks import Task, available_tasks, get_task
@@ -77,7 +79,16 @@ def plan(spec: MachineSpec, cfg: TrainConfig) -> Job:
     if cfg.task != task.name:
         cfg = cfg.replace(task=task.name)
     _check_device(cfg.device)
+    _check_size(spec, cfg)
     return Job(spec, cfg, task, training_complexity(task, cfg, spec.memory, spec))
+
+
+def _check_size(spec: MachineSpec, cfg: TrainConfig) -> None:
+    """What one step keeps for backpropagation, within `limits.TRAIN_CELLS`, before anything is allocated."""
+    T = math.ceil(spec.timesteps * max(1.0, cfg.stretch.slack if cfg.stretch.after else 1.0))
+    cells = cfg.batch * T * spec.memory * spec.memory
+    limits.TRAIN_CELLS.check(cells, spec.where.get("memory"), None,
+                             f"batch {cfg.batch}, T = {T}, M = {spec.memory}: ")
 
 
 def check_training(spec: MachineSpec) -> list[NramError]:

@@ -5,7 +5,8 @@ One step, top to bottom (`Trainer.step`):
   2. batch     draw each example's complexity, the memory and the step budget, then the examples;
   3. forward   the fuzzy machine on the batch, with the loss;
   4. update    the objective (`objective`), backward, global-norm clip, gradient noise, Adam; a non-finite
-               loss or gradient skips the update, and `max_skips` skips in a row roll back;
+               loss or gradient skips the update, and `max_skips` skips in a row roll back; an update that
+               leaves the weights non-finite is rolled back at once, and `max_rollbacks` in a row stop the run;
   5. record    training error, zero streak, curriculum, probe, metrics line, checkpoint;
   6. stop      the first stop rule that fires ends the run (`stopping`).
 
@@ -31,7 +32,7 @@ from nramdsl.training.display import ProgressDisplay
 from nramdsl.training.evaluate import evaluate, masked_error, scaled_budget
 from nramdsl.training.objective import entropy_coef, objective
 from nramdsl.training.interrupt import StopRequest, TrainingInterrupted
-from nramdsl.training.rundir import RunDir, all_finite, metrics_line
+from nramdsl.training.rundir import RunDir, metrics_line
 from nramdsl.training.schedule import Phase, advance, draw_batch_size, largest_trained, phase_of
 from nramdsl.training.setup import Job, plan
 from nramdsl.training.state import Progress, TrainState, load_weights
@@ -256,7 +257,8 @@ def _grads_finite(params: list[torch.nn.Parameter]) -> bool:
 
 
 def _finite(params: list[torch.nn.Parameter]) -> bool:
-    return all_finite([p.detach() for p in params])
+    """Every weight finite, in one device sync."""
+    return bool(torch.stack([torch.isfinite(p.detach()).all() for p in params]).all()) if params else True
 
 
 def _curriculum_error(rule: str, err: torch.Tensor, complexities: torch.Tensor, difficulty: int) -> float:

@@ -43,14 +43,22 @@ class Subcommand:
 DEFAULT_THREADS = 1
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high]; anything else is a usage error (exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low or (high is not None and value > high):
+            bounds = f">= {low}" + (f" and <= {high}" if high is not None else "")
+            raise argparse.ArgumentTypeError(f"expected a whole number {bounds}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive = _whole(1)
 
 
 def _use_threads(args: argparse.Namespace) -> None:
@@ -165,7 +173,7 @@ def _compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write the emission to FILE instead of stdout")
     p.add_argument("--weights", metavar="CHECKPOINT", type=Path,
                    help="with --emit program: controller weights from a run's checkpoint.pt (default: untrained)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=_whole(0, 2**31 - 1), default=0,
                    help="with --emit program and no --weights: the seed of the untrained weights (default 0)")
 
 
@@ -198,6 +206,9 @@ def _write_program(spec: MachineSpec, output: str, weights: Path | None, seed: i
     from nramdsl.training.rundir import check_checkpoint, load_checkpoint
     from nramdsl.training.state import load_weights
 
+    folder = Path(output).resolve().parent
+    if not folder.is_dir():  # torch would say so only after exporting, and as a RuntimeError
+        raise NramError(f"cannot write '{output}': the folder '{folder}' does not exist")
     with torch.random.fork_rng(devices=[]):  # seeded: the same untrained artifact every time
         torch.manual_seed(seed)
         model = NRAM(spec)

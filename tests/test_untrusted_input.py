@@ -208,3 +208,11 @@ def test_files_get_the_ordinary_mode_and_no_temporary_is_left(place: Path) -> No
     assert names == ["checkpoint.pt", "config.json", "metrics.jsonl"]
     for name in names:
         assert stat.S_IMODE((place / "run" / name).stat().st_mode) == 0o644, name
+
+
+def test_an_artifact_into_a_missing_folder_is_one_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = Path(__file__).parent / "specs" / "tiny.nram"
+    for name in ("x.pt2", "x.dot"):
+        assert main(["compile", str(spec), "-o", str(tmp_path / "nowhere" / name)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: cannot write '{tmp_path / 'nowhere' / name}'") and "Traceback" not in err

@@ -42,3 +42,13 @@ def test_bench_train_reports_throughput_per_device_and_batch() -> None:
     assert [(r["device"], r["batch"], r["steps"]) for r in rows] == [("cpu", 2, 2), ("cpu", 4, 2)]
     assert all(r["steps_per_s"] > 0 and r["examples_per_s"] == pytest.approx(r["steps_per_s"] * r["batch"], rel=0.01)
                for r in rows)
+
+
+def test_fuzz_frontend_prints_the_defect_counts() -> None:
+    (report,) = [json.loads(subprocess.run([sys.executable, str(BENCH / "fuzz_frontend.py"), "--specs", "3",
+                                            "--gate-examples", "1"], capture_output=True, text=True, timeout=300,
+                                           check=True).stdout)]
+    assert report["specs"] == 3
+    assert {"uncaught", "over_memory", "over_time", "unlocated_errors", "wrong_caret"} <= set(report)
+    assert sum(report["per_command"]["check"].get(k, 0) for k in ("ok", "error", "uncaught", "over_memory",
+                                                                   "over_time")) == 3

@@ -152,6 +152,7 @@ def _run_check(args: argparse.Namespace) -> int:
             notes = (sampling_note(g, spec.memory) for g in dict.fromkeys(tabulable) if g.span not in failed)
             for note in filter(None, notes):
                 print(note.format(), file=sys.stderr)
+    errors = list({(e.message, e.span): e for e in errors}.values())  # machines sharing a cause report it once
     if errors:
         raise ErrorList(errors) if len(errors) > 1 else errors[0]
     program = checked.program

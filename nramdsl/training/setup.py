@@ -87,8 +87,9 @@ def _check_size(spec: MachineSpec, cfg: TrainConfig) -> None:
     """What one step keeps for backpropagation, within `limits.TRAIN_CELLS`, before anything is allocated."""
     T = math.ceil(spec.timesteps * max(1.0, cfg.stretch.slack if cfg.stretch.after else 1.0))
     cells = cfg.batch * T * spec.memory * spec.memory
-    limits.TRAIN_CELLS.check(cells, spec.where.get("memory"), None,
-                             f"batch {cfg.batch}, T = {T}, M = {spec.memory}: ")
+    span = spec.where.get("memory")  # none when M comes from an override (--set M=…): say so instead
+    origin = "" if span is not None else f"override memory={spec.memory}: "
+    limits.TRAIN_CELLS.check(cells, span, None, f"{origin}batch {cfg.batch}, T = {T}, M = {spec.memory}: ")
 
 
 def check_training(spec: MachineSpec) -> list[NramError]:

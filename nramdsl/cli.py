@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from dataclasses import dataclass
@@ -32,6 +33,48 @@ class Subcommand:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+
+
+# ---- threads
+
+# One thread unless told otherwise: the machine is many small ops, for which torch's default of one thread
+# per core measured 5.6x slower training, 18x slower `eval` and a 4.2x slower test suite on a loaded 2-core
+# machine, with identical results. A seed search (`reproduce --jobs N`) gives each worker its share.
+DEFAULT_THREADS = 1
+
+
+def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high]; anything else is a usage error (exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low or (high is not None and value > high):
+            bounds = f">= {low}" + (f" and <= {high}" if high is not None else "")
+            raise argparse.ArgumentTypeError(f"expected a whole number {bounds}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive = _whole(1)
+
+
+def _use_threads(args: argparse.Namespace) -> None:
+    """The thread count chosen (`--threads`, else $OMP_NUM_THREADS, else DEFAULT_THREADS), given to torch:
+    through the environment when torch is not imported yet (it reads it on import), directly otherwise."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    args.threads = args.threads or (int(env) if env.isdigit() and int(env) > 0 else DEFAULT_THREADS)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(args.threads)
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+
+
+def _threads_said(args: argparse.Namespace) -> str:
+    n = args.threads
+    return f"{n} CPU thread{'s' * (n != 1)}; --threads N to change"
 
 
 # ---- shared options
@@ -82,14 +125,34 @@ def _gate_checks() -> Callable[[list[Gate], int], list[NramError]] | None:
     return run_gate_checks
 
 
+def _check_arguments(p: argparse.ArgumentParser) -> None:
+    _add_spec(p, machine=False)
+    p.add_argument("--skip-via", action="store_true",
+                   help="do not import the `via` kernels beside the spec (importing runs their Python code): "
+                        "check those gates' integer definitions with the built-in kernels instead")
+
+
 def _run_check(args: argparse.Namespace) -> int:
+    from nramdsl.training.setup import check_training
+
     checked = check_spec(args.spec, dict(args.overrides))
     errors = list(checked.errors)
+    for spec in checked.machines:  # everything `train` reads from the machine
+        errors.extend(check_training(spec))
     run_gate_checks = _gate_checks()
     if not errors and run_gate_checks is not None:
+        from nramdsl.kernels.properties import sampling_note
+
         for spec in checked.machines:
+            spec = spec.without_via() if args.skip_via else spec
             tabulable = [g for g in spec.gates.values() if g.evaluate is not None]
-            errors.extend(run_gate_checks(tabulable, spec.memory))
+            found = run_gate_checks(tabulable, spec.memory)
+            errors.extend(found)
+            failed = {e.span for e in found}
+            notes = (sampling_note(g, spec.memory) for g in dict.fromkeys(tabulable) if g.span not in failed)
+            for note in filter(None, notes):
+                print(note.format(), file=sys.stderr)
+    errors = list({(e.message, e.span): e for e in errors}.values())  # machines sharing a cause report it once
     if errors:
         raise ErrorList(errors) if len(errors) > 1 else errors[0]
     program = checked.program
@@ -112,13 +175,17 @@ def _compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write the emission to FILE instead of stdout")
     p.add_argument("--weights", metavar="CHECKPOINT", type=Path,
                    help="with --emit program: controller weights from a run's checkpoint.pt (default: untrained)")
+    p.add_argument("--seed", type=_whole(0, 2**31 - 1), default=0,
+                   help="with --emit program and no --weights: the seed of the untrained weights (default 0)")
 
 
 def _run_compile(args: argparse.Namespace) -> int:
     spec = _load(args)
     emit = args.emit or (PROGRAM if args.output and args.output.endswith(".pt2") else "summary")
+    if emit == PROGRAM and not args.output:
+        args.command_parser.error("--emit program writes a binary file: give -o FILE (e.g. -o machine.pt2)")
     if emit == PROGRAM:
-        return _write_program(spec, args.output, args.weights)
+        return _write_program(spec, args.output, args.weights, args.seed)
     if emit == WEIGHTS:
         return _write_weights(spec, args.output)
     if args.weights is not None:
@@ -134,35 +201,27 @@ def _run_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_program(spec: MachineSpec, output: str | None, weights: Path | None) -> int:
+def _write_program(spec: MachineSpec, output: str, weights: Path | None, seed: int) -> int:
     """The unrolled machine as a torch.export program that plain PyTorch loads (`nramdsl.machine.export`)."""
-    if not output:
-        raise NramError("--emit program writes a binary file: give -o FILE (e.g. -o machine.pt2)")
-    from nramdsl.machine.export import save_program
-    from nramdsl.machine.fuzzy import NRAM
-    from nramdsl.training.loop import model_state
-    from nramdsl.training.rundir import load_checkpoint
+    import torch
 
-    model = NRAM(spec)
+    from nramdsl.machine.export import OUTPUTS, save_program
+    from nramdsl.machine.fuzzy import NRAM
+    from nramdsl.training.loop import load_weights
+    from nramdsl.training.rundir import check_checkpoint, load_checkpoint
+
+    folder = Path(output).resolve().parent
+    if not folder.is_dir():  # torch would say so only after exporting, and as a RuntimeError
+        raise NramError(f"cannot write '{output}': the folder '{folder}' does not exist")
+    with torch.random.fork_rng(devices=[]):  # seeded: the same untrained artifact every time
+        torch.manual_seed(seed)
+        model = NRAM(spec)
     if weights is not None:
-        if not weights.is_file():
-            raise NramError(f"--weights: '{weights}' is not a file")
-        try:
-            state = model_state(load_checkpoint(weights))
-        except Exception as exc:  # torch.load raises many kinds on a file that is not a checkpoint
-            raise NramError(f"--weights: cannot read '{weights}' as a checkpoint ({type(exc).__name__})") from None
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            lines = str(exc).splitlines()  # torch: a header line, then one line per mismatched tensor
-            first = lines[1].strip() if len(lines) > 1 else str(exc)
-            raise NramError(f"--weights: '{weights}' was trained on a different machine ({first})") from None
-    try:
-        save_program(model, Path(output))
-    except OSError as exc:
-        raise NramError(f"cannot write '{output}': {exc.strerror or exc}") from None
+        load_weights(model, check_checkpoint(load_checkpoint(weights), weights), weights)
+    save_program(model, Path(output))
     print(f"wrote {output}: torch.export program of machine '{spec.name}' (M = {spec.memory}, T = {spec.timesteps}, "
-          f"batch dynamic); load with torch.export.load(path).module()", file=sys.stderr)
+          f"batch dynamic; {'trained' if weights else f'untrained, seed {seed}'}); "
+          f"torch.export.load(path).module()(memory) returns {OUTPUTS}", file=sys.stderr)
     return 0
 
 
@@ -219,11 +278,12 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="run directory (default runs/MACHINE-TASK-sSEED, runs/MACHINE-TASK-pK-sSEED)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--no-eval", action="store_true", help="skip the generalization table at the end")
-    p.add_argument("--examples", type=int, default=64, help="test cases per row of the final table")
+    p.add_argument("--examples", type=_positive, default=64, help="test cases per row of the final table")
 
 
 def _run_train(args: argparse.Namespace) -> int:
     from nramdsl.training.evaluate import format_table, generalization
+    from nramdsl.training.interrupt import TrainingInterrupted
     from nramdsl.training.loop import train
     from nramdsl.training.rundir import RunDir
     from nramdsl.training.stopping import RULES
@@ -235,18 +295,22 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.population > 1:
         return _train_population(args, job, origin)
     run = RunDir(args.out) if args.out else RunDir.default("runs", spec.name, cfg.task, cfg.seed)
+    run.check_writable()
     if args.resume and not run.has_checkpoint():
         raise NramError(f"nothing to resume: {run.checkpoint} does not exist")
-    print(f"training machine '{spec.name}' on task '{cfg.task}' for up to {cfg.steps} steps -> {run.path}",
-          file=sys.stderr)
-    result = train(spec, cfg, run.path, resume=args.resume, progress=True, origin=origin)
+    print(f"training machine '{spec.name}' on task '{cfg.task}' for up to {cfg.steps} steps -> {run.path} "
+          f"({_threads_said(args)})", file=sys.stderr)
+    try:
+        result = train(spec, cfg, run.path, resume=args.resume, progress=True, origin=origin)
+    except TrainingInterrupted as stop:
+        return _interrupted(args, run, stop)
     print(f"done: {result.steps} steps in {result.wall:.1f} s ({result.steps / max(result.wall, 1e-9):.1f} steps/s), "
           f"train error {result.train_error:.1%} at difficulty {result.level}, {result.skipped} updates skipped")
     if result.stopped is not None:
         rule = RULES.get(result.stopped)
         why = rule.why(cfg) if rule else result.stopped
         if rule is not None and rule.gives_up:
-            print(f"gave up at step {result.gave_up_at}: {why}; most seeds stall like this, so try another --seed")
+            print(f"gave up at step {result.gave_up_at}: {why}; {rule.advice}")
         else:
             print(f"stopped at step {result.steps}: {why}")
     if not args.no_eval:
@@ -258,6 +322,14 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupted(args: argparse.Namespace, run: Any, stop: Any) -> int:
+    """Ctrl-C: the run saved its checkpoint at the end of the step; say how to go on, exit 130."""
+    again = [*args.argv, *([] if args.out else ["--out", str(run.path)]), *([] if args.resume else ["--resume"])]
+    print(f"interrupted at step {stop.step}: saved {run.checkpoint}; go on with:\n"
+          f"  nramdsl {' '.join(shlex.quote(a) for a in again)}", file=sys.stderr)
+    return 130
+
+
 def _train_population(args: argparse.Namespace, job: Any, origin: SpecRef) -> int:
     from tabulate import tabulate
 
@@ -267,11 +339,15 @@ def _train_population(args: argparse.Namespace, job: Any, origin: SpecRef) -> in
     cfg, spec, K = job.config, job.spec, args.population
     seeds = list(range(cfg.seed, cfg.seed + K))
     run = RunDir(args.out) if args.out else RunDir.population_default("runs", spec.name, cfg.task, K, cfg.seed)
+    run.check_writable()
     if args.resume and not run.has_checkpoint():
         raise NramError(f"nothing to resume: {run.checkpoint} does not exist")
     print(f"training a population of {K} (seeds {seeds[0]}-{seeds[-1]}) of machine '{spec.name}' on task "
-          f"'{cfg.task}' for up to {cfg.steps} steps each -> {run.path}", file=sys.stderr)
-    results = train_population(spec, cfg, seeds, run.path, resume=args.resume, progress=True, origin=origin)
+          f"'{cfg.task}' for up to {cfg.steps} steps each -> {run.path} ({_threads_said(args)})", file=sys.stderr)
+    try:
+        results = train_population(spec, cfg, seeds, run.path, resume=args.resume, progress=True, origin=origin)
+    except TrainingInterrupted as stop:
+        return _interrupted(args, run, stop)
     rows = [[r.seed, r.steps, f"{r.train_error:.1%}", r.level, "-" if r.solved_at is None else r.solved_at,
              r.stopped or "-", f"{r.wall:.1f}"] for r in results]
     print(tabulate(rows, headers=["seed", "steps", "train error", "level", "solved at", "stopped", "wall s"],
@@ -328,30 +404,40 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timesteps", type=int, help="step budget T for every row (default: 2 x scaled)")
     p.add_argument("--slack", type=float, default=2.0, help="multiplier on the scaled step budget (default 2)")
     p.add_argument("--discretize", action="store_true", help="also run the discretized model on the integer machine")
-    p.add_argument("--big", type=int, default=0, help="with --discretize, also run the integer machine alone at this complexity")
+    p.add_argument("--big", type=int, default=0,
+                   help="with --discretize, also run the integer machine alone at this complexity")
     p.add_argument("--readout", choices=("halt", "last", "argmax"), help="read-out rule (default: the run's)")
     p.add_argument("--examples", type=int, default=64, help="test cases per row")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--skip-via", action="store_true",
+                   help="run `via` gates on the built-in kernels of their integer definitions: import nothing from "
+                        "beside the run's spec (see docs/security.md)")
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from nramdsl.training.evaluate import default_complexities, format_table, generalization
+    from nramdsl.training.evaluate import check_request, default_complexities, format_table, generalization
     from nramdsl.training.loop import load_run
     from nramdsl.training.rundir import RunDir
     from nramdsl.training.setup import find_task
 
+    if args.big and not args.discretize:
+        args.command_parser.error("--big runs the discretized model on the integer machine: add --discretize")
     if not RunDir(args.run).has_checkpoint():
         raise NramError(f"'{args.run}' is not a run directory (no checkpoint.pt)")
-    model, config = load_run(args.run)
+    model, config = load_run(args.run, skip_via=args.skip_via)
     task = find_task(config["task"])
     c = config["complexity"]
-    readout = args.readout or config["train"]["readout"]
-    for value, what in ((args.memory, "--memory"), (args.timesteps, "--timesteps")):
-        if value is not None and value < 1:
-            raise NramError(f"{what} must be >= 1")
-    report = generalization(model, task, model.spec, c, complexities=args.complexity or default_complexities(c),
-                            examples=args.examples, slack=args.slack, readout=readout, discretize=args.discretize,
-                            big=args.big or None, memory=args.memory, timesteps=args.timesteps)
+    readout = args.readout or config["train"].get("readout", "halt")
+    complexities = args.complexity or default_complexities(c)
+    check_request(task, model.spec, c, complexities, examples=args.examples, slack=args.slack, big=args.big or None,
+                  memory=args.memory, timesteps=args.timesteps)
+    print(f"evaluating {args.run}: machine '{model.spec.name}' on task '{task.name}', trained up to complexity {c}; "
+          f"{len(complexities) + 1 + bool(args.big)} rows of {args.examples} test cases ({_threads_said(args)})",
+          file=sys.stderr)
+    report = generalization(model, task, model.spec, c, complexities=complexities, examples=args.examples,
+                            slack=args.slack, readout=readout, discretize=args.discretize, big=args.big or None,
+                            memory=args.memory, timesteps=args.timesteps,
+                            progress=lambda line: print(f"  {line}", file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps({"task": task.name, "train_complexity": c, "readout": readout,
                           "train": report.train_row.as_dict(), "rows": [r.as_dict() for r in report.rows]}, indent=2))
@@ -503,8 +589,7 @@ def _run_trace(args: argparse.Namespace) -> int:
 
 
 SUBCOMMANDS: list[Subcommand] = [
-    Subcommand("check", "parse and validate a spec (all machines and gate sets)",
-               lambda p: _add_spec(p, machine=False), _run_check),
+    Subcommand("check", "parse and validate a spec (all machines and gate sets)", _check_arguments, _run_check),
     Subcommand("compile", "resolve one machine and emit its circuit", _compile_arguments, _run_compile),
     Subcommand("train", "train a machine on its task and print the generalization table", _train_arguments, _run_train),
     Subcommand("eval", "evaluate a trained run at larger sizes, optionally discretized", _eval_arguments, _run_eval),
@@ -519,8 +604,35 @@ SUBCOMMANDS: list[Subcommand] = [
 TRAINING_COMMANDS = ("train", "reproduce")  # their help lists every training setting
 
 
+EXAMPLES = """examples:
+  nramdsl check examples/copy.nram                 check a spec: every error, located, in one pass
+  nramdsl compile examples/copy.nram               what the machine is: sizes, circuit, kernels
+  nramdsl compile examples/copy.nram -o copy.pt2   a torch.export program of it
+  nramdsl train examples/copy.nram --steps 500     train on its task; Ctrl-C saves, --resume goes on
+  nramdsl eval runs/copy-copy-s0 --discretize      test a trained run at larger sizes
+  nramdsl reproduce examples/copy.nram --seeds 8 --jobs 2
+  nramdsl results                                   results/*.json beside the paper's Table 1
+
+`nramdsl COMMAND --help` describes a command; `nramdsl train --help` lists every training setting.
+"""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nramdsl")
+    except PackageNotFoundError:  # a source checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nramdsl", description="Neural Random-Access Machines from a spec.")
+    parser = argparse.ArgumentParser(prog="nramdsl", description="Neural Random-Access Machines from a spec.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"nramdsl {_version()}")
+    parser.add_argument("--threads", type=_positive, metavar="N",
+                        help=f"CPU threads for torch (default: $OMP_NUM_THREADS, else {DEFAULT_THREADS}: the machine is "
+                             "many small operations, which more threads slow down)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for cmd in SUBCOMMANDS:
         extra: dict[str, Any] = {}
@@ -531,7 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
                                + describe_settings(), "formatter_class": argparse.RawDescriptionHelpFormatter}
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, **extra)
         cmd.add_arguments(p)
-        p.set_defaults(command_run=cmd.run)
+        p.set_defaults(command_run=cmd.run, command_parser=p)
     return parser
 
 
@@ -539,8 +651,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # the words after `nramdsl`, for results that record their command
+    _use_threads(args)
     try:
         return args.command_run(args)
     except NramError as exc:
         print(exc.format(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # the file system said no (a full disk, a folder we may not write): not a bug
+        where = f": '{exc.filename}'" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1

@@ -1,10 +1,16 @@
-"""Shared test setup: Hypothesis profiles (registered at import, as Hypothesis expects).
+"""Shared test setup: one CPU thread, and Hypothesis profiles (registered at import, as Hypothesis expects).
+
+One thread, as the `nramdsl` command defaults to: the machine is many small operations, and torch's default of
+a thread per core made the suite 4.2x slower on a loaded 2-core machine, with the same results. Set before
+torch is imported (it reads the variable then), and inherited by the commands tests start as processes.
 
 Hypothesis loads its built-in `ci` profile by itself when the CI environment variable is set. Locally
 `HYPOTHESIS_PROFILE=thorough pytest …` runs the property tests longer.
 """
 
 import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from hypothesis import HealthCheck, settings
 
@@ -37,13 +43,17 @@ def paper_machine(path: Path, controller: str, *, name: str = "m", task: str = "
 def write_run(path: Path, model) -> Path:  # model: nramdsl.NRAM
     """A run directory holding `model` as if `nramdsl train` had written it (config.json, checkpoint.pt)."""
     from nramdsl.training.loop import run_config
+    from nramdsl.training.population import Population
     from nramdsl.training.rundir import RunDir
     from nramdsl.training.setup import configure, plan
 
     spec = model.spec
+    job = plan(spec, configure(spec, {}))
     run = RunDir(path)
-    run.write_config(run_config(plan(spec, configure(spec, {})), spec.ref, [0]))
-    run.save({"model": model.state_dict()})
+    run.write_config(run_config(job, spec.ref, [0]))
+    population = Population(job, [0])  # a run of one seed, at step 0, holding `model`'s weights
+    population.controllers.load_member(0, model.controller.state_dict())
+    run.save(population.state_dict())
     return path
 
 

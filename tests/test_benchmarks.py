@@ -57,3 +57,13 @@ def test_bench_population_reports_seed_steps_per_second() -> None:
     assert [(r["what"], r["K"]) for r in rows] == [("jobs 2, one seed per process", 1), ("population", 1),
                                                    ("population", 3)]
     assert [r["seed_steps"] for r in rows] == [4, 2, 6] and all(r["seed_steps_per_s"] > 0 for r in rows)
+
+
+def test_fuzz_frontend_prints_the_defect_counts() -> None:
+    (report,) = [json.loads(subprocess.run([sys.executable, str(BENCH / "fuzz_frontend.py"), "--specs", "3",
+                                            "--gate-examples", "1"], capture_output=True, text=True, timeout=300,
+                                           check=True).stdout)]
+    assert report["specs"] == 3
+    assert {"uncaught", "over_memory", "over_time", "unlocated_errors", "wrong_caret"} <= set(report)
+    assert sum(report["per_command"]["check"].get(k, 0) for k in ("ok", "error", "uncaught", "over_memory",
+                                                                   "over_time")) == 3

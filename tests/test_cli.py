@@ -83,10 +83,14 @@ def test_compile_unknown_machine(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["compile", str(PAPER), "--emit", "svg"], ["compile", str(PAPER), "--set", "X=1"], ["check"], []):
+    for argv in (["compile", str(PAPER), "--emit", "svg"], ["compile", str(PAPER), "--set", "X=1"], ["check"], [],
+                 ["compile", str(PAPER), "--emit", "program"], ["eval", "somewhere", "--big", "100"],
+                 ["--threads", "0", "check", str(PAPER)]):
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--emit program writes a binary file: give -o FILE" in err and "--big runs the discretized model" in err
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

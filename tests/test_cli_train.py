@@ -78,8 +78,7 @@ def test_command_line_overrides_the_preset(spec_file: Path, tmp_path: Path, caps
         (["train", "{spec}", "--option", "warp=9"], "unknown --option setting 'warp'"),
         (["train", "{spec}", "--resume", "--out", "{tmp}/nothing"], "nothing to resume"),
         (["eval", "{tmp}"], "is not a run directory"),
-        (["compile", "{spec}", "--machine", "untasked", "--weights", "{spec}", "-o", "{tmp}/m.pt2"], "cannot read"),
-        (["compile", "{spec}", "--emit", "program"], "give -o FILE"),
+        (["compile", "{spec}", "--machine", "untasked", "--weights", "{spec}", "-o", "{tmp}/m.pt2"], "is not a checkpoint"),
     ],
 )
 def test_bad_input_is_one_clear_error(argv: list[str], message: str, spec_file: Path, tmp_path: Path,

@@ -7,9 +7,15 @@ swapped) must either be accepted or raise the project's `NramError`: never anoth
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import shutil
+from pathlib import Path
 
-from hypothesis import given, settings
+import pytest
+from bounded import classify, run_limited, score_errors, warm
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nramdsl.circuit.graph import build_graph
@@ -121,3 +127,114 @@ def test_corrupted_specs_raise_only_nram_errors(text: str) -> None:
             resolve_machine(program)
         except NramError:
             pass
+
+
+# ---- the command line under fuzzing: only the project's errors, located, in bounded time and memory
+#
+# Each example runs `nramdsl check` and `nramdsl compile --emit summary` in a forked child (tests/bounded.py)
+# under 2 GiB of data segment and a hang detector. The budget is small here (derandomized under the `ci`
+# profile); a longer run is
+#     NRAMDSL_FUZZ_EXAMPLES=2000 python -m pytest tests/test_fuzz_frontend.py -k bounded
+# and benchmarks/fuzz_frontend.py measures the figures in docs/limits.md.
+
+FUZZ_EXAMPLES = int(os.environ.get("NRAMDSL_FUZZ_EXAMPLES", "25"))
+MEMORY_BYTES = 2 << 30
+HANG_SECONDS = 120  # a hang detector, not a timing: every example here takes about a second
+EXTREME = st.sampled_from([0, 1, 2, 3, 16, 40, 155, 3000, 10**6, 10**9, 10**19, 10**30])
+LOOK_ALIKES = ["а", "０", "−", "“", "\u00a0", "\u200b", "\u202e", "\u2028", "\x0c", "\r", "\t", "\x00", "\x1b[2J"]
+ODD_IMPORTS = ["/dev/zero", "/dev/stdin", "fifo", "nul\x00.nram", "paper.nram", "missing.nram", ".", "/"]
+
+
+@st.composite
+def extreme_specs(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """Grammar-shaped specs whose numbers, nesting, names and imports go to extremes, with `--set` overrides."""
+    text, *_ = draw(specs())
+    numbers = re.compile(r"\b\d+\b")
+    spans = list(numbers.finditer(text))
+    for m in draw(st.lists(st.sampled_from(spans), max_size=3, unique_by=lambda m: m.start())) if spans else []:
+        text = text[: m.start()] + str(draw(EXTREME)).ljust(len(m.group())) + text[m.end():]
+    kind = draw(st.sampled_from(["deep", "wide", "long name", "import", "arity", "none"]))
+    if kind == "deep":
+        k = draw(st.sampled_from([99, 101, 5000]))
+        text = text.replace("= (", "= (" + "-" * k, 1)
+    elif kind == "wide":
+        text = text.replace("= (", "= (" + "a + " * draw(st.sampled_from([10, 3000])), 1)
+    elif kind == "long name":
+        text = text.replace("machine m", "machine " + "m" * draw(st.sampled_from([100, 100_000])), 1)
+    elif kind == "import":
+        text = f'import "{draw(st.sampled_from(ODD_IMPORTS))}"\n' + text
+    elif kind == "arity":
+        text = text.replace("gate g0(", "gate g0(" + "".join(f"p{i}, " for i in range(draw(st.integers(3, 30)))), 1)
+    args = draw(st.lists(st.sampled_from(["M", "R", "T"]).flatmap(
+        lambda k: EXTREME.map(lambda v: f"{k}={v}")), max_size=1))
+    return text, [w for a in args for w in ("--set", a)]
+
+
+@st.composite
+def byte_mutants(draw: st.DrawFn) -> bytes:
+    """Corrupted specs as bytes: look-alike and control characters, flipped bytes, truncation."""
+    text = draw(corruptions())
+    for _ in range(draw(st.integers(0, 3))):
+        i = draw(st.integers(0, len(text)))
+        text = text[:i] + draw(st.sampled_from(LOOK_ALIKES)) + text[i:]
+    data = bytearray(text.encode())
+    for _ in range(draw(st.integers(0, 2))):
+        if data:
+            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+    return bytes(data[: draw(st.integers(0, len(data)))] if draw(st.booleans()) else data)
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the paper's gates (imports resolve) and a FIFO (an import of it must not wait)."""
+    warm()
+    folder = tmp_path_factory.mktemp("fuzz")
+    shutil.copy(Path(__file__).resolve().parent.parent / "examples" / "paper.nram", folder / "paper.nram")
+    os.mkfifo(folder / "fifo")
+    return folder
+
+
+def _few_gate_examples() -> None:
+    from nramdsl import cli
+    from nramdsl.kernels.properties import run_gate_checks
+
+    checks = functools.partial(run_gate_checks, max_examples=2)
+    cli._gate_checks = lambda: checks
+
+
+def _no_gate_checks() -> None:
+    from nramdsl import cli
+
+    cli._gate_checks = lambda: None
+
+
+def _assert_bounded_and_located(data: bytes, args: list[str], folder: Path, prepare=_few_gate_examples) -> None:  # type: ignore[no-untyped-def]
+    path = folder / "fuzz.nram"
+    path.write_bytes(data)
+    try:
+        lines: list[str] | None = data.decode("utf-8").removeprefix("\ufeff").split("\n")
+    except UnicodeDecodeError:
+        lines = None
+    for argv in (["check", str(path), *args], ["compile", str(path), "--emit", "summary", *args]):
+        result = run_limited(argv, MEMORY_BYTES, HANG_SECONDS, prepare)
+        verdict = classify(result)
+        assert verdict in ("ok", "error"), f"{verdict} on {argv[0]}: {result.get('detail') or result}"
+        assert result["rc"] in (0, 1), result
+        scores = score_errors(result["stderr"], str(path), lines)
+        assert scores["unlocated_errors"] == 0, result["stderr"]
+        assert scores["wrong_caret"] == 0, result["stderr"]
+        assert (result["rc"] == 1) == (scores["error_lines"] > 0), result["stderr"]
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(extreme_specs())
+def test_bounded_extreme_specs(fuzz_dir: Path, case: tuple[str, list[str]]) -> None:
+    text, args = case
+    _assert_bounded_and_located(text.encode("utf-8", "surrogatepass"), args, fuzz_dir)
+
+
+@settings(max_examples=4 * FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(byte_mutants())
+def test_bounded_raw_bytes(fuzz_dir: Path, data: bytes) -> None:
+    """Most mutants do not parse; the property checks of those that do are the other test's business."""
+    _assert_bounded_and_located(data, [], fuzz_dir, _no_gate_checks)

@@ -205,6 +205,8 @@ def test_a_nonlinear_via_kernel_is_caught_by_linearity_or_the_generic_lift(wrong
 def test_a_raising_via_kernel_is_reported_at_the_via_clause(wrong_kernels: str) -> None:
     (error,) = run_gate_checks([add_via("add_raises", wrong_kernels)], 8)
     assert error.span == VIA_SPAN and "RuntimeError: boom" in error.message
+    # and where in the kernel: the line of the `raise`, in the kernel's own file
+    assert f"(at {wrong_kernels}/nram_wrong_kernels.py:13, in add_raises)" in error.message
 
 
 def test_a_missing_via_module_is_an_error_not_a_crash() -> None:

@@ -96,7 +96,7 @@ def test_non_finite_updates_are_skipped_and_repeated_ones_roll_back(spec, tmp_pa
 def test_checkpoint_write_is_atomic(tmp_path: Path) -> None:
     path = tmp_path / "checkpoint.pt"
     save_checkpoint(path, {"step": 1})
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):
         save_checkpoint(path, {"step": 2, "bad": lambda: None})  # cannot be pickled: fails mid-write
     assert load_checkpoint(path) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
@@ -105,7 +105,7 @@ def test_checkpoint_write_is_atomic(tmp_path: Path) -> None:
 def test_settings_errors_are_reported_together() -> None:
     with pytest.raises(NramError) as exc:
         coerce_settings({"stpes": 3, "lr": "fast", "batch": 2.5})
-    msg = exc.value.message
+    msg = exc.value.format()
     assert "unknown train setting 'stpes'" in msg
     assert "'lr' must be float" in msg
     assert "'batch' must be int" in msg

@@ -96,10 +96,10 @@ def _source_text(span: Span | None, sources: Mapping[str, str]) -> str | None:
     text = sources.get(span.file)
     if text is None:
         try:
-            text = Path(span.file).read_text(encoding="utf-8")
-        except OSError:
+            text = Path(span.file).read_bytes().decode("utf-8").removeprefix("\ufeff")  # as the parser read it
+        except (OSError, UnicodeDecodeError):
             return None
-    lines = text.splitlines()
+    lines = text.split("\n")  # the parser's lines: "\n" only
     if not 1 <= span.line <= span.end_line <= len(lines):
         return None
     first, last = lines[span.line - 1], lines[span.end_line - 1]

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from nramdsl.errors import NramError
 from nramdsl.kernels.select import FftMode, KernelChoice, select_kernel
-from nramdsl.kernels.via import load_via
+from nramdsl.kernels.via import kernel_location, load_via
 from nramdsl.lang.spec import Gate
 from nramdsl.lang.tabulate import tabulate
 
@@ -216,7 +216,11 @@ def _via(gate: Gate, M: int) -> KernelFn:
     user = load_via(gate)
 
     def via(*dists: Tensor) -> Tensor:
-        out = user(*dists)
+        try:
+            out = user(*dists)
+        except Exception as exc:  # the user's code: report it at the spec's `via`, and where in the kernel
+            raise NramError(f"gate '{gate.name}': 'via' kernel {gate.via} raised {type(exc).__name__}: {exc}"
+                            f"{kernel_location(gate, exc)}", gate.via_span or gate.span) from exc
         if not isinstance(out, torch.Tensor) or out.shape[-1:] != (M,):
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise NramError(f"gate '{gate.name}': 'via' kernel {gate.via} returned {got}, expected [..., {M}]", gate.via_span or gate.span)

@@ -5,7 +5,8 @@ row's inputs, the expected and the actual output:
 
 (a) `check_simplex`: outputs are non-negative and sum to 1 (tolerance by dtype);
 (b) `check_one_hots`: exhaustive one-hot agreement with the integer table: all M^arity one-hot input
-    combinations in one batch, the output mass must sit on table[a, b];
+    combinations, in chunks, the output mass must sit on table[a, b] (a fixed sample of them where all
+    would be over `nramdsl.limits.EXHAUSTIVE_WORK`; `sampling_note` says so);
 (c) `check_linearity`: the kernel is linear in each argument over mixtures,
     f(lam A + (1 - lam) A', B) = lam f(A, B) + (1 - lam) f(A', B);
 (d) `check_against`: the kernel agrees with a reference (the generic lift) on random distributions;
@@ -23,20 +24,23 @@ from __future__ import annotations
 import functools
 from typing import Sequence
 
+import numpy as np
 import torch
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 
-from nramdsl.errors import NramError
+from nramdsl import limits
+from nramdsl.errors import NramError, Note
 from nramdsl.kernels.distributions import batched_distributions
 from nramdsl.kernels.lift import GateKernel, make_kernel
 from nramdsl.kernels.select import FftMode
 from nramdsl.lang.spec import Gate
-from nramdsl.lang.tabulate import tabulate
+from nramdsl.lang.tabulate import table_size, tabulate
 
 Tensor = torch.Tensor
 
 BATCH = 2  # rows per drawn batch: enough for (e) to compare a batch with its rows; more slows shrinking
+CHUNK_ELEMENTS = 1 << 22  # kernel work per chunk of (b)'s one-hot rows (32 MiB in float64)
 
 
 class GateCheckFailure(AssertionError):
@@ -107,19 +111,58 @@ def all_one_hot_inputs(arity: int, M: int, dtype: torch.dtype) -> tuple[Tensor, 
     return tuple(eye[combos[:, k]] for k in range(arity))
 
 
+def _unravel(flat: Tensor, arity: int, M: int) -> Tensor:
+    """Flat row-major indices of input combinations -> `[n, arity]` argument values (first argument slowest)."""
+    combos = torch.empty(len(flat), arity, dtype=torch.long)
+    rest = flat.clone()
+    for k in reversed(range(arity)):
+        combos[:, k] = rest % M
+        rest = rest // M
+    return combos
+
+
+def one_hot_rows(arity: int, M: int) -> Tensor:
+    """Which of the M^arity one-hot input combinations (b) checks: all of them while the work, M^arity rows
+    of up to M^arity each, is within `limits.EXHAUSTIVE_WORK`; else a fixed sample (seeded, so a check
+    is reproducible) of `limits.SAMPLED_ROWS`, the first and last combination among them."""
+    total = table_size(arity, M)
+    if total * total <= limits.EXHAUSTIVE_WORK.value:
+        return torch.arange(total)
+    drawn = np.random.default_rng(0).choice(total, limits.SAMPLED_ROWS - 2, replace=False)
+    return torch.unique(torch.cat([torch.tensor([0, total - 1]), torch.from_numpy(drawn)]))
+
+
+def sampling_note(gate: Gate, M: int) -> Note | None:
+    """A note for `nramdsl check` when (b) samples rather than checks every input combination of `gate`."""
+    total = table_size(gate.arity, M)
+    if gate.builtin is not None or total * total <= limits.EXHAUSTIVE_WORK.value:
+        return None
+    limit = limits.EXHAUSTIVE_WORK
+    return Note(f"gate '{gate.name}' at M = {M}: one-hot agreement checked on {len(one_hot_rows(gate.arity, M)):,} "
+                f"sampled input combinations of {total:,}, not all: the exhaustive check's work {total * total:,} is "
+                f"over the limit of {limit.value:,}{limit.how_to_raise()}", gate.span)
+
+
 def check_one_hots(kernel: GateKernel, dtype: torch.dtype = torch.float64) -> None:
-    """(b) For every integer input combination the output is one-hot at the gate's table value."""
+    """(b) For every integer input combination (`one_hot_rows`) the output is one-hot at the table value.
+    Rows go through the kernel in chunks of bounded work, so memory stays small whatever M and arity."""
     M, arity = kernel.M, kernel.arity
     table = torch.from_numpy(tabulate(kernel.gate, M).reshape(-1).copy())
-    inputs = all_one_hot_inputs(arity, M, dtype)
-    out = kernel(*inputs) if arity else kernel(batch=1, dtype=dtype)
-    expected = torch.eye(M, dtype=dtype)[table]
+    eye = torch.eye(M, dtype=dtype)
     tol = tolerance(dtype, M, loose=_loose(kernel))
-    bad = (((out - expected).abs() > tol).any(-1) | (out.argmax(-1) != table)).nonzero().flatten().tolist()
-    if bad:
-        i = bad[0]
-        rows = [(n, d[i]) for n, d in zip(_names(kernel), inputs)]
-        raise _fail("(b) one-hot agreement with the integer table", kernel, rows, f"one-hot({int(table[i])})", out[i])
+    rows = one_hot_rows(arity, M)
+    step = max(1, CHUNK_ELEMENTS // max(M, table_size(arity, M)))
+    for start in range(0, len(rows), step):
+        flat = rows[start : start + step]
+        combos = _unravel(flat, arity, M)
+        inputs = tuple(eye[combos[:, k]] for k in range(arity))
+        out = kernel(*inputs) if arity else kernel(batch=1, dtype=dtype)
+        want = table[flat]
+        bad = (((out - eye[want]).abs() > tol).any(-1) | (out.argmax(-1) != want)).nonzero().flatten().tolist()
+        if bad:
+            i = bad[0]
+            shown = [(n, d[i]) for n, d in zip(_names(kernel), inputs)]
+            raise _fail("(b) one-hot agreement with the integer table", kernel, shown, f"one-hot({int(want[i])})", out[i])
 
 
 def check_linearity(kernel: GateKernel, dists: Sequence[Tensor], alternative: Tensor, lam: float, arg: int) -> None:

@@ -12,7 +12,9 @@ sit next to its `.nram` file. `sys.path` is restored afterwards. Python caches i
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
 from typing import Callable
 
 import torch
@@ -49,7 +51,8 @@ def load_via(gate: Gate) -> ViaFunction:
             raise NramError(f"gate '{gate.name}': no module named '{module_name}' for its 'via' kernel{searched}", where) from exc
         raise NramError(f"gate '{gate.name}': importing '{module_name}' failed: {exc}", where) from exc
     except Exception as exc:  # the user's module raised while importing: report it at the spec, not as a traceback
-        raise NramError(f"gate '{gate.name}': importing '{module_name}' failed: {type(exc).__name__}: {exc}", where) from exc
+        raise NramError(f"gate '{gate.name}': importing '{module_name}' failed: {type(exc).__name__}: {exc}"
+                        f"{kernel_location(gate, exc)}", where) from exc
     fn = module
     for part in attr.split("."):
         if not hasattr(fn, part):
@@ -58,3 +61,24 @@ def load_via(gate: Gate) -> ViaFunction:
     if not callable(fn):
         raise NramError(f"gate '{gate.name}': '{gate.via}' is not callable ({type(fn).__name__})", where)
     return fn  # type: ignore[return-value]
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # nramdsl/
+
+
+def kernel_location(gate: Gate, exc: BaseException) -> str:
+    """` (at FILE:LINE, in FUNCTION)`: where in the user's kernel code `exc` was raised (the innermost frame
+    in the kernel's module, or else in the spec's folder), so the report points into the kernel, not only
+    at the spec's `via`. Empty when no frame is the user's."""
+    if isinstance(exc, SyntaxError) and exc.filename:  # the module does not even parse
+        return f" (at {exc.filename}:{exc.lineno})"
+    module = sys.modules.get((gate.via or "").partition(":")[0])
+    own = os.path.realpath(module.__file__) if module is not None and getattr(module, "__file__", None) else None
+    folder = os.path.realpath(gate.source_dir) + os.sep if gate.source_dir else None
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = os.path.realpath(frame.filename)
+        ours = path.startswith(_PACKAGE + os.sep)
+        if path == own or (folder is not None and path.startswith(folder) and not ours):
+            found = frame
+    return f" (at {found.filename}:{found.lineno}, in {found.name})" if found else ""

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, get_args
 
+from nramdsl import limits
 from nramdsl.errors import (
     ArityError,
     DuplicateName,
@@ -36,19 +37,15 @@ from nramdsl.errors import (
     UnknownName,
 )
 from nramdsl.lang import syntax as ast
-from nramdsl.lang.gate_eval import FUNCTIONS, compile_gate
+from nramdsl.lang.gate_eval import FUNCTIONS, compile_gate, count_operations, value_bound
 from nramdsl.lang.load import Program, SourceFile
 from nramdsl.lang.parse import keywords
 from nramdsl.lang.spec import BUILTIN_GATES, READ, WRITE, ControllerKind, ControllerSpec, Gate, HaltMode, MachineSpec, WriteReturns
 from nramdsl.lang.table import check_table
-from nramdsl.lang.tabulate import tabulate
+from nramdsl.lang.tabulate import check_fits_64_bits, tabulable, tabulate
 
 # M at which check_program proves totality of gates that no machine's circuit uses.
 DEFAULT_CHECK_M = 16
-# Tables larger than this are not built at resolve time (M = 10,000 for the integer reference machine
-# would need 10^8 entries per binary gate); `nramdsl.tabulate.evaluate_point` range-checks every
-# application there instead, and any back end that tabulates still gets tabulate's TotalityError.
-TOTALITY_TABLE_LIMIT = 1 << 22
 
 # The grammar's keywords: the contextual lexer lets them through as names, so they are refused here.
 # `min`, `max`, `abs` are not keywords: the paper's gates are called min and max.
@@ -62,6 +59,7 @@ BUILTIN_GATE_OBJECTS: dict[str, Gate] = {
 
 REQUIRED_SETTINGS = ("registers", "memory", "timesteps", "circuit")
 MIN_SIZE = {"registers": 1, "memory": 2, "timesteps": 1}
+SIZE_LIMITS = {"registers": limits.REGISTERS, "memory": limits.MEMORY, "timesteps": limits.TIMESTEPS}
 OVERRIDE_KEYS = {"M": "memory", "memory": "memory", "R": "registers", "registers": "registers",
                  "T": "timesteps", "timesteps": "timesteps"}  # fmt: skip
 CONTROLLERS: tuple[str, ...] = tuple(k for k in get_args(ControllerKind) if k != "table")  # table: its own syntax
@@ -72,7 +70,12 @@ WRITE_RETURNS: tuple[str, ...] = get_args(WriteReturns)
 _VIA = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 
+SUGGEST_FROM = 500  # a did-you-mean compares with every candidate: past this many, none is offered
+
+
 def _suggest(name: str, candidates: list[str]) -> str:
+    if len(candidates) > SUGGEST_FROM:
+        return ""
     close = difflib.get_close_matches(name, candidates, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -89,6 +92,8 @@ def _build_gate(g: ast.GateDef, folder: str) -> Gate:
         via=g.via.target if g.via else None,
         via_span=g.via.span if g.via else None,
         source_dir=folder,
+        operations=count_operations(g.body),
+        value_bound=functools.partial(value_bound, g.body),
     )
 
 
@@ -111,11 +116,14 @@ class _Checker:
         # importer's (copy.nram imports paper.nram, and both define `copy`). Keyed by (file path, name).
         self.machines: dict[tuple[str, str], tuple[ast.Machine, SourceFile]] = {}
         self._totality_done: set[tuple[str, int]] = set()  # (gate span, M) already reported / proven
+        self._all_gates: set[str] | None = None
 
     # ---- reporting
     def error(self, cls: type[NramError], message: str, span: Span | None) -> None:
-        source = self.program.sources.get(span.file) if span else None
-        self.errors.append(cls(message, span, source))
+        self.errors.append(cls(message, span, self._source(span)))
+
+    def _source(self, span: Span | None) -> str | None:
+        return self.program.sources.get(span.file) if span else None
 
     # ---- program level
     def check_names(self) -> None:
@@ -139,8 +147,14 @@ class _Checker:
             self.machines[file.path, name] = (m, file)
 
     # ---- gate sets
+    def all_gates(self) -> set[str]:
+        """Every gate name of every gate set, computed once (a file may hold thousands of sets)."""
+        if self._all_gates is None:
+            self._all_gates = {g.name.value for i in self.sets.values() for g in i.node.gates}
+        return self._all_gates
+
     def check_gateset(self, info: _SetInfo) -> None:
-        all_gates = {g.name.value for i in self.sets.values() for g in i.node.gates}
+        all_gates = self.all_gates()
         for g in info.node.gates:
             ok = True
             name = g.name.value
@@ -257,6 +271,7 @@ class _Checker:
             train=train,
             source=file.path,
             uses=tuple(r.value for r in settings["use"].sets) if "use" in settings else (),
+            where=_setting_spans(settings, overrides),
         )
 
     def sizes(self, settings: dict[str, Any], overrides: Mapping[str, int]) -> dict[str, int | None]:
@@ -271,6 +286,9 @@ class _Checker:
                 continue
             if value < least:
                 self.error(InvalidValue, f"{where}{key} must be at least {least}, got {value}", span)
+                value = None
+            elif value > SIZE_LIMITS[key].value:
+                self.errors.append(SIZE_LIMITS[key].error(value, span, self._source(span), where))
                 value = None
             out[key] = value
         return out
@@ -323,6 +341,11 @@ class _Checker:
             if repeat < 1:
                 self.error(InvalidValue, f"circuit repeat count must be at least 1, got {repeat}", c.repeat.span)
                 ok = False
+        length = len(c.gates) * repeat  # checked before the list is built: `* 10**9` must not allocate
+        if length > limits.CIRCUIT.value:
+            span = c.repeat.span if c.repeat is not None else c.span
+            self.errors.append(limits.CIRCUIT.error(length, span, self._source(span)))
+            ok = False
         return [r.value for r in c.gates] * repeat if ok else None
 
     def check_table(self, setting: ast.TableSetting, circuit: list[str], gates: Mapping[str, Gate], R: int,
@@ -353,6 +376,8 @@ class _Checker:
                 self.error(UnknownName, f"unknown controller argument '{key}'; expected one of {', '.join(CONTROLLER_ARGS)}", a.name.span)
             elif a.value.value < 1:
                 self.error(InvalidValue, f"{key} must be at least 1, got {a.value.value}", a.value.span)
+            elif a.value.value > limits.HIDDEN.value:
+                self.errors.append(limits.HIDDEN.error(a.value.value, a.value.span, self._source(a.value.span)))
             else:
                 args[key] = a.value.value
             seen.add(key)
@@ -378,14 +403,37 @@ class _Checker:
 
     # ---- totality
     def totality(self, gate: Gate, M: int, context: str) -> None:
+        """Tables over the limits (`nramdsl.limits.TABLE_ENTRIES`, `TABLE_WORK`) are not built here: M =
+        10,000 for the integer reference machine would need 10^8 entries per binary gate, and
+        `nramdsl.lang.tabulate.evaluate_point` range-checks every application there instead; a back end
+        that tabulates gets tabulate's own errors."""
         key = (str(gate.span), M)
-        if key in self._totality_done or M**gate.arity > TOTALITY_TABLE_LIMIT:
+        if key in self._totality_done:
             return
         self._totality_done.add(key)
         try:
-            tabulate(gate, M)
+            check_fits_64_bits(gate, M)
+            if tabulable(gate, M):
+                tabulate(gate, M)
         except TotalityError as exc:
             self.error(TotalityError, f"{exc.message} (in {context})", exc.span)
+        except NramError as exc:
+            self.error(type(exc), f"{exc.message} (in {context})", exc.span)
+
+
+def _setting_spans(settings: Mapping[str, Any], overrides: Mapping[str, int]) -> dict[str, Span]:
+    """Where each setting a later stage reads is written (`MachineSpec.where`): the sizes' values (not those
+    an override replaced: they are written on the command line), the task's name, and each train entry as
+    `train.KEY`."""
+    out: dict[str, Span] = {}
+    for key in MIN_SIZE:
+        if key in settings and key not in overrides:
+            out[key] = settings[key].value.span
+    if "task" in settings:
+        out["task"] = settings["task"].task.span
+    for e in settings["train"].entries if "train" in settings else ():
+        out.setdefault(f"train.{e.key.value}", e.span)
+    return out
 
 
 def _reserved_why(name: str, what: str) -> str:
@@ -456,7 +504,9 @@ def resolve_machine(program: Program, name: str | None = None, overrides: Mappin
     if name is None:
         top = [m for m in program.top.module.items if isinstance(m, ast.Machine)]
         if not top:
-            _raise(c.errors + errors + [UnknownName(f"{program.top.path} defines no machine")])
+            where = Span(program.top.path, 1, 1, 1, 2)  # the file itself: its first line
+            _raise(c.errors + errors + [UnknownName("this file defines no machine; compile and train need one",
+                                                    where, program.top.text)])
         name = top[0].name.value
     # The top file's machines first, then the imported files' in load order.
     files = [program.top.path] + [f.path for f in program.files[:-1]]

@@ -163,3 +163,74 @@ def compile_gate(params: tuple[str, ...], body: ast.Expr) -> Callable[..., Value
         return f(env, None)
 
     return evaluate
+
+
+# ---- how large the values of a body can get, before computing any of them
+
+_CAP = 1 << 64  # interval ends saturate here: past 2^63 only "too large" matters
+
+
+def _clamp(lo: int, hi: int) -> tuple[int, int]:
+    return max(-_CAP, min(lo, _CAP)), max(-_CAP, min(hi, _CAP))
+
+
+def _interval(e: ast.Expr, M: int, peak: list[int]) -> tuple[int, int]:
+    """Bounds [lo, hi] of `e` over every input in [0, M); `peak[0]` collects the largest magnitude of any
+    subexpression. Conservative: `if` takes both branches, `//` and `mod` any nonzero divisor."""
+    if isinstance(e, ast.Num):
+        lo = hi = e.value
+    elif isinstance(e, ast.Var):
+        lo, hi = (M, M) if e.name == "M" else (0, M - 1)
+    elif isinstance(e, (ast.Compare, ast.BoolOp, ast.Not)):
+        for c in ast.children(e):
+            _interval(c, M, peak)
+        lo, hi = 0, 1
+    elif isinstance(e, ast.UnaryOp):
+        a, b = _interval(e.operand, M, peak)
+        lo, hi = -b, -a
+    elif isinstance(e, ast.BinOp):
+        (a, b), (c, d) = _interval(e.left, M, peak), _interval(e.right, M, peak)
+        if e.op == "+":
+            lo, hi = a + c, b + d
+        elif e.op == "-":
+            lo, hi = a - d, b - c
+        elif e.op == "*":
+            products = (a * c, a * d, b * c, b * d)
+            lo, hi = min(products), max(products)
+        elif e.op == "//":  # |x // y| <= |x| for |y| >= 1
+            lo, hi = -max(abs(a), abs(b)), max(abs(a), abs(b))
+        else:  # mod: strictly inside (-|y|, |y|)
+            top = max(abs(c), abs(d))
+            lo, hi = -top, top
+    elif isinstance(e, ast.Call):
+        bounds = [_interval(x, M, peak) for x in e.args]
+        if e.func.value == "abs":
+            (a, b), = bounds
+            lo, hi = (0 if a <= 0 <= b else min(abs(a), abs(b))), max(abs(a), abs(b))
+        else:
+            pick = min if e.func.value == "min" else max
+            lo, hi = pick(x[0] for x in bounds), pick(x[1] for x in bounds)
+    else:  # IfExpr
+        _interval(e.cond, M, peak)
+        (a, b), (c, d) = _interval(e.then, M, peak), _interval(e.orelse, M, peak)
+        lo, hi = min(a, c), max(b, d)
+    lo, hi = _clamp(lo, hi)
+    peak[0] = max(peak[0], abs(lo), abs(hi))
+    return lo, hi
+
+
+def value_bound(body: ast.Expr, M: int) -> int:
+    """The largest magnitude any intermediate value of `body` can take at M (saturating at 2^64): tables are
+    computed in 64-bit integers, where numpy wraps around silently, so this must stay below 2^63."""
+    peak = [0]
+    _interval(body, M, peak)
+    return peak[0]
+
+
+def count_operations(body: ast.Expr) -> int:
+    """Nodes of the expression: the numpy operations one evaluation runs (for the tabulation work limit)."""
+    count, stack = 0, [body]
+    while stack:
+        count += 1
+        stack.extend(ast.children(stack.pop()))
+    return count

@@ -8,11 +8,12 @@ closes it. Files are listed dependencies first, so gate sets appear before the m
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator, Mapping
 
-from nramdsl.errors import LoadError
+from nramdsl import limits
+from nramdsl.errors import LoadError, Span
 from nramdsl.lang import syntax as ast
 from nramdsl.lang.parse import parse
 
@@ -59,6 +60,8 @@ class _Loader:
         self.active: list[str] = []  # resolved paths being loaded (the import chain), for cycles
 
     def load(self, path: str, text: str, key: str) -> None:
+        if len(text) > limits.SOURCE_BYTES.value:  # text handed in (a run's config.json holds one)
+            raise limits.SOURCE_BYTES.error(len(text), None, None, f"'{path}': ")
         module = parse(text, path)
         self.active.append(key)
         base = os.path.dirname(path) if not path.startswith("<") else ""
@@ -69,6 +72,8 @@ class _Loader:
         self.done[key] = SourceFile(path, text, module)
 
     def _import(self, imp: ast.Import, base: str, importer_text: str) -> None:
+        if "\0" in imp.path:
+            raise LoadError("cannot import a path that holds a NUL character", imp.span, importer_text)
         path = os.path.normpath(os.path.join(base, imp.path))
         key = os.path.realpath(path)
         if key in self.active:
@@ -77,14 +82,60 @@ class _Loader:
             raise LoadError(f"import cycle: {shown}", imp.span, importer_text)
         if key in self.done:
             return
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise LoadError(f"cannot import '{imp.path}': {_reason(exc)}", imp.span, importer_text) from None
-        self.load(path, text, key)
+        if len(self.done) + len(self.active) >= limits.FILES.value:
+            raise limits.FILES.error(len(self.done) + len(self.active) + 1, imp.span, importer_text)
+        self.load(path, read_source(path, f"cannot import '{imp.path}'", imp.span, importer_text), key)
+
+
+def read_source(path: str, what: str, span: Span | None = None, importer_text: str | None = None) -> str:
+    """A spec file's text, read only when it is a regular file under the size limit (a FIFO, a device or
+    /dev/stdin would hang or never end), as UTF-8. Undecodable bytes are an error at their position.
+    `what` begins every message ("cannot read 'x.nram'"); `span` locates it at the import that named it."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before we can see that it is one
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError) as exc:
+        raise LoadError(f"{what}: {_reason(exc)}", span, importer_text) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, FIFO or socket)"
+            raise LoadError(f"{what}: {kind}", span, importer_text)
+        limit = limits.SOURCE_BYTES
+        if info.st_size > limit.value:
+            raise limit.error(info.st_size, span, importer_text, f"{what}: ")
+        data = _read_at_most(fd, limit.value + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limits.SOURCE_BYTES.value:  # it grew while we looked
+        raise limits.SOURCE_BYTES.error(f"over {len(data) - 1:,}", span, importer_text, f"{what}: ")
+    return decode_source(data, path)
+
+
+def _read_at_most(fd: int, n: int) -> bytes:
+    chunks, left = [], n
+    while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def decode_source(data: bytes, path: str) -> str:
+    """UTF-8 text (a leading byte-order mark dropped); an undecodable byte is an error at its line and column."""
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        column = len(data[line_start : exc.start].decode("utf-8", "replace").removeprefix("\ufeff")) + 1
+        shown = data.decode("utf-8", "replace").removeprefix("\ufeff")
+        raise LoadError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
+                        Span(path, line, column, line, column + 1), shown) from None
 
 
 def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValueError):  # os.open on a path with a NUL byte
+        return "the path holds a NUL character"
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
@@ -103,10 +154,7 @@ def load_text(text: str, filename: str = "<string>") -> Program:
 def load_file(path: str | os.PathLike[str]) -> Program:
     """Parse a file and its imports. Raises `LoadError` or `SyntaxError_` (both `NramError`)."""
     shown = os.fspath(path)
-    try:
-        text = Path(shown).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LoadError(f"cannot read '{shown}': {_reason(exc)}") from None
+    text = read_source(shown, f"cannot read '{shown}'")
     loader = _Loader()
     loader.load(shown, text, os.path.realpath(shown))
     return _program(loader)

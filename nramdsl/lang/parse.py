@@ -8,19 +8,19 @@ so a user never sees a Lark frame or a terminal name like `EQUAL`.
 
 from __future__ import annotations
 
+import difflib
 import functools
+import re
 from pathlib import Path
 
 from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.lexer import PatternStr
 from lark.visitors import Transformer_NonRecursive, v_args
 
-from nramdsl.errors import Span, SyntaxError_
+from nramdsl import limits
+from nramdsl.errors import NramError, Span, SyntaxError_
 from nramdsl.lang import syntax as ast
-
-# Deeper expressions are rejected: the evaluator, hashing and equality of the frozen AST all recurse.
-MAX_EXPR_DEPTH = 100
 
 # How named terminals read in "expected ..." messages.
 _TERMINAL_WORDS = {
@@ -93,6 +93,15 @@ class _ToAst(Transformer_NonRecursive):
     def _name(self, tok: Token) -> ast.Name:
         return ast.Name(str(tok), _span_of_token(self.file, tok))
 
+    def _int(self, tok: Token) -> int:
+        """An integer literal, refused when it does not fit 64 bits (before Python converts a huge one)."""
+        digits = str(tok).lstrip("0") or "0"
+        if len(digits) > 19 or int(digits) >= 1 << limits.INT_BITS:
+            shown = digits if len(digits) <= 30 else f"{digits[:12]}…({len(digits)} digits)"
+            raise SyntaxError_(f"integer {shown} is too large (integers must be below 2^{limits.INT_BITS})",
+                               _span_of_token(self.file, tok))
+        return int(digits)
+
     # ---- files
     def start(self, meta, items):
         span = self._span(meta) if not meta.empty else Span(self.file, 1, 1, 1, 1)
@@ -122,7 +131,7 @@ class _ToAst(Transformer_NonRecursive):
 
     # ---- expressions
     def num(self, meta, children):
-        return ast.Num(int(children[0]), self._span(meta))
+        return ast.Num(self._int(children[0]), self._span(meta))
 
     def var(self, meta, children):
         return ast.Var(str(children[0]), self._span(meta))
@@ -163,7 +172,7 @@ class _ToAst(Transformer_NonRecursive):
     def _size(key: str):  # noqa: N805
         def rule(self, meta, children):
             tok = children[0]
-            return ast.SizeSetting(key, ast.Num(int(tok), _span_of_token(self.file, tok)), self._span(meta))
+            return ast.SizeSetting(key, ast.Num(self._int(tok), _span_of_token(self.file, tok)), self._span(meta))
 
         return rule
 
@@ -175,7 +184,7 @@ class _ToAst(Transformer_NonRecursive):
 
     def circuit_group(self, meta, children):
         *names, repeat = children
-        rep = None if repeat is None else ast.Num(int(repeat), _span_of_token(self.file, repeat))
+        rep = None if repeat is None else ast.Num(self._int(repeat), _span_of_token(self.file, repeat))
         return ast.CircuitSetting(tuple(self._name(t) for t in names), rep, self._span(meta))
 
     def controller(self, meta, children):
@@ -223,7 +232,7 @@ class _ToAst(Transformer_NonRecursive):
 
     def kwarg(self, meta, children):
         name, value = children
-        return ast.KeywordArg(self._name(name), ast.Num(int(value), _span_of_token(self.file, value)), self._span(meta))
+        return ast.KeywordArg(self._name(name), ast.Num(self._int(value), _span_of_token(self.file, value)), self._span(meta))
 
     def halt(self, meta, children):
         return ast.HaltSetting(self._name(children[0]), self._span(meta))
@@ -245,10 +254,10 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Name(".".join(str(t) for t in children), self._span(meta))
 
     def tv_int(self, meta, children):
-        return int(children[0])
+        return self._int(children[0])
 
     def tv_neg_int(self, meta, children):
-        return -int(children[0])
+        return -self._int(children[0])
 
     def tv_float(self, meta, children):
         return float(children[0])
@@ -285,51 +294,111 @@ def _expected(names: set[str] | frozenset[str] | None) -> str:
     return "; expected one of " + ", ".join(words)
 
 
+def _did_you_mean(tok: Token, names: set[str] | frozenset[str] | None) -> str:
+    """`registrs` where `registers` is expected: the closest expected keyword, if one is close."""
+    if not str(tok).isidentifier():
+        return ""
+    shown = _terminal_display()
+    words = [w[1:-1] for w in (shown.get(n, "") for n in names or ()) if w.startswith("'") and w[1:-1].isidentifier()]
+    close = difflib.get_close_matches(str(tok), words, n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+# Comments, strings, braces and words: enough to follow which blocks are open, whatever else is wrong.
+_BLOCK_TOKENS = re.compile(r'#[^\n]*|"[^"\n]*"?|[{}]|[A-Za-z_][A-Za-z0-9_]*')
+
+
+def _open_block(text: str, upto: int) -> tuple[str, int] | None:
+    """The innermost block still open at offset `upto`: how to name it, and the offset of its `{`."""
+    stack: list[tuple[str, int]] = []
+    words: list[str] = []
+    for m in _BLOCK_TOKENS.finditer(text, 0, upto):
+        tok = m.group()
+        if tok == "{":
+            kind, name = (words[-2:] if len(words) >= 2 else ["", *words])[-2:]
+            described = {"gates": f"gate set '{name}'", "machine": f"machine '{name}'"}.get(kind, "")
+            stack.append((described or ("train block" if name == "train" else "block"), m.start()))
+        elif tok == "}":
+            if stack:
+                stack.pop()
+        elif tok[0] not in '#"':
+            words.append(tok)
+    return stack[-1] if stack else None
+
+
+def _unclosed(text: str, upto: int, names: set[str] | frozenset[str] | None) -> str:
+    """A note for an error where `}` would have been accepted: which block is still open, and where."""
+    if "RBRACE" not in (names or ()):
+        return ""
+    found = _open_block(text, upto)
+    if found is None:
+        return ""
+    what, offset = found
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return f" ({what}, opened at {line}:{column}, is not closed)"
+
+
 def _syntax_error(exc: UnexpectedInput, file: str, text: str) -> SyntaxError_:
     line, col = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
-        expected = _expected(exc.accepts or exc.expected)
+        names = exc.accepts or exc.expected
+        expected = _expected(names)
         if tok.type == "$END":
             line, col, width = _end_position(text)
-            return SyntaxError_(f"unexpected end of file{expected}", Span(file, line, col, line, col + width), text)
+            note = _unclosed(text, len(text), names)
+            return SyntaxError_(f"unexpected end of file{expected}{note}", Span(file, line, col, line, col + width), text)
         span = Span(file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
-        return SyntaxError_(f"unexpected {_describe_token(tok)}{expected}", span, text)
+        note = _did_you_mean(tok, names)
+        if tok.type in ("MACHINE", "GATES", "IMPORT"):  # the next item began inside a block: a `}` is missing
+            note += _unclosed(text, tok.start_pos or 0, names)
+        return SyntaxError_(f"unexpected {_describe_token(tok)}{expected}{note}", span, text)
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else "?"
         expected = _expected(exc.allowed)
         return SyntaxError_(f"unexpected character {char!r}{expected}", Span(file, line, col, line, col + 1), text)
     if isinstance(exc, UnexpectedEOF):
         line, col, width = _end_position(text)
-        return SyntaxError_(f"unexpected end of file{_expected(set(exc.expected))}", Span(file, line, col, line, col + width), text)
+        note = _unclosed(text, len(text), set(exc.expected))
+        return SyntaxError_(f"unexpected end of file{_expected(set(exc.expected))}{note}", Span(file, line, col, line, col + width), text)
     return SyntaxError_(str(exc).splitlines()[0], Span(file, line, col, line, col + 1), text)  # pragma: no cover
 
 
 def _end_position(text: str) -> tuple[int, int, int]:
-    """Where to put the caret for an unexpected end of file: just after the last non-blank character."""
-    lines = text.splitlines() or [""]
+    """Where to put the caret for an unexpected end of file: just after the last character that is not
+    the grammar's whitespace, on lines counted as the parser counts them (at "\\n" only)."""
+    lines = text.split("\n")
     n = len(lines)
-    while n > 1 and not lines[n - 1].strip():
+    while n > 1 and not lines[n - 1].strip(_WHITESPACE):
         n -= 1
-    return n, len(lines[n - 1].rstrip()) + 1, 1
+    return n, len(lines[n - 1].rstrip(_WHITESPACE)) + 1, 1
 
 
-def _expr_depth(e: ast.Expr) -> int:
-    """Nesting depth, computed without recursion (the point is to refuse trees too deep to recurse on)."""
-    deepest, stack = 0, [(e, 1)]
+_WHITESPACE = " \t\f\r"  # the grammar's WS besides "\n"
+
+
+def _expr_size(e: ast.Expr) -> tuple[int, int]:
+    """Nesting depth and number of operations, computed without recursion (the point is to refuse trees
+    too deep to recurse on)."""
+    deepest, nodes, stack = 0, 0, [(e, 1)]
     while stack:
         node, d = stack.pop()
-        deepest = max(deepest, d)
+        deepest, nodes = max(deepest, d), nodes + 1
         stack.extend((c, d + 1) for c in ast.children(node))
-    return deepest
+    return deepest, nodes
 
 
-def _check_depth(module: ast.Module, text: str) -> None:
+def _check_expressions(module: ast.Module, text: str) -> None:
     for item in module.items:
         if isinstance(item, ast.GateSet):
             for g in item.gates:
-                if _expr_depth(g.body) > MAX_EXPR_DEPTH:
-                    raise SyntaxError_(f"expression of gate '{g.name.value}' is nested more than {MAX_EXPR_DEPTH} deep", g.body.span, text)
+                depth, nodes = _expr_size(g.body)
+                where = f"gate '{g.name.value}': "
+                if depth > limits.EXPR_DEPTH.value:
+                    raise limits.EXPR_DEPTH.error(depth, g.body.span, text, where)
+                if nodes > limits.EXPR_NODES.value:
+                    raise limits.EXPR_NODES.error(nodes, g.body.span, text, where)
 
 
 def parse(text: str, file: str = "<string>") -> ast.Module:
@@ -338,6 +407,12 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
         tree: Tree = _lark().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, file, text) from None
-    module = _ToAst(file).transform(tree)
-    _check_depth(module, text)
+    try:
+        module = _ToAst(file).transform(tree)
+    except VisitError as exc:  # lark wraps what a rule raises; ours are located already
+        if isinstance(exc.orig_exc, NramError):
+            err = exc.orig_exc
+            raise type(err)(err.message, err.span, text) from None
+        raise
+    _check_expressions(module, text)
     return module

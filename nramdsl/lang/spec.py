@@ -8,10 +8,11 @@ M = 10,000 by the integer reference machine.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping
 
-from nramdsl.errors import Span
+from nramdsl.errors import NramError, Span
 from nramdsl.lang.table import Table
 
 # The built-in memory gates. Their semantics are the paper's (§3.2) and are implemented by each back end.
@@ -42,6 +43,11 @@ class Gate:
     via: str | None = None  # "module:function" of a hand-written batched kernel, if the spec names one
     via_span: Span | None = None
     source_dir: str | None = None  # folder of the file that defined the gate (first on sys.path for `via`)
+    # What the resource limits read before tabulating (`nramdsl.lang.tabulate`): the operations one
+    # evaluation runs, and the largest magnitude of any intermediate value at M (None: not known, as for a
+    # gate written as a Python function).
+    operations: int = field(default=1, compare=False)
+    value_bound: Callable[[int], int] | None = field(default=None, compare=False)
 
     @property
     def arity(self) -> int:
@@ -84,8 +90,15 @@ class SpecRef:
 
     @classmethod
     def from_json(cls, info: Mapping[str, Any]) -> SpecRef:
-        return cls(path=info.get("path"), machine=info.get("machine"), overrides=dict(info.get("overrides") or {}),
-                   source=info.get("source"), filename=info.get("filename", "<run>"))
+        """From a run's config.json, which is untrusted: a part of the wrong type is an `NramError`."""
+        ref = cls(path=info.get("path"), machine=info.get("machine"), overrides=info.get("overrides") or {},
+                  source=info.get("source"), filename=info.get("filename", "<run>"))
+        texts = (ref.path, ref.machine, ref.source)
+        if not all(t is None or isinstance(t, str) for t in texts) or not isinstance(ref.filename, str) or not (
+                isinstance(ref.overrides, dict) and all(isinstance(k, str) and type(v) is int for k, v in ref.overrides.items())):
+            raise NramError('the run configuration\'s "spec" is malformed (a path, machine, source or size of the '
+                            'wrong type)')
+        return dataclasses.replace(ref, overrides=dict(ref.overrides))
 
 
 @dataclass(frozen=True)
@@ -104,7 +117,17 @@ class MachineSpec:
     train: Mapping[str, Any] = field(default_factory=dict)  # training preset, validated by the trainer
     source: str | None = None  # path of the file that defined the machine
     uses: tuple[str, ...] = ()  # the gate sets it `use`s, as written (a printed program names them again)
+    # Where settings are written, for errors a later stage finds in them: "memory", "registers",
+    # "timesteps" (the values), "task" (the name) and "train.KEY" (the entry)
+    where: Mapping[str, Span] = field(default_factory=dict, compare=False)
     ref: SpecRef | None = field(default=None, compare=False)  # how to load it again (set by the front end)
 
     def gate_at(self, i: int) -> Gate:
         return self.gates[self.circuit[i]]
+
+    def without_via(self) -> MachineSpec:
+        """This machine with every `via` kernel left out: those gates run on the built-in kernel of their own
+        integer definition (the function `nramdsl check` holds a via kernel to), and nothing beside the spec
+        is imported. For looking at a spec or a run whose Python one has not read."""
+        gates = {name: dataclasses.replace(g, via=None, via_span=None) if g.via else g for name, g in self.gates.items()}
+        return dataclasses.replace(self, gates=gates)

@@ -17,7 +17,7 @@ import numpy as np
 
 from nramdsl.circuit.wiring import Wiring
 from nramdsl.lang.spec import READ, WRITE, MachineSpec
-from nramdsl.lang.tabulate import evaluate_point, tabulate
+from nramdsl.lang.tabulate import check_fits_64_bits, evaluate_point, tabulate
 
 
 @dataclass
@@ -36,6 +36,9 @@ class ReferenceMachine:
         self.R = spec.registers
         self.gate_slots = self.wiring.gate_slots  # gate i's arguments are the slots gate_slots[i]
         self.n_slots = self.wiring.n_slots
+        for gate in self.gates:  # batched steps compute in int64: refuse a gate whose values could wrap
+            if not gate.builtin:
+                check_fits_64_bits(gate, self.M)
         # constants are tabulated once (which also proves them total at M)
         self.constants = {i: int(tabulate(g, self.M)) for i, g in enumerate(self.gates) if g.arity == 0 and not g.builtin}
 

@@ -33,7 +33,7 @@ class MemberAdam:
     @torch.no_grad()
     def step(self, lrs: list[float], mask: torch.Tensor) -> torch.Tensor:
         """Update the members where `mask` [K] is True (each with its own lr). A member whose new weights
-        would not be finite is left as it was; returns the mask of members actually updated."""
+        would not be finite is left as it was (its update overflowed); returns the mask of members updated."""
         beta1, beta2 = BETAS
         members = mask.nonzero().flatten().tolist()
         if not members:

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-from nramdsl.errors import NramError, Span
+from nramdsl import limits
+from nramdsl.errors import ErrorList, NramError, Span
 from nramdsl.machine.options import ModelOptions, Readout
 
 CurriculumError = Literal["batch", "current"]
@@ -141,6 +144,9 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 100
     max_skips: int = 5  # non-finite loss or gradients: skip the update; after this many in a row, roll back
+    # Rollbacks in a row, with no update in between that left the weights finite, after which the run stops:
+    # it would only go round the same failure again (an lr far too large, say). 0 = never stop for this.
+    max_rollbacks: int = 3
     dtype: DType = "float32"
     device: str = "cpu"
     # torch.compile the circuit step [ours]: about 1.5x faster per step on a CPU after 20-100 s of compiling
@@ -194,6 +200,68 @@ class TrainConfig:
         """Check keys and convert values (a `train { … }` block, `--option` pairs, config.json) over the
         defaults; every problem in one error at `span`."""
         return cls().set(coerce_settings(values, span, where))
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a number setting takes: low <= value (low < value when `open_low`) <= high."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+
+    def admits(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.open_low else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+    def describe(self) -> str:
+        low = "" if self.low is None else (f"> {_num(self.low)}" if self.open_low else f">= {_num(self.low)}")
+        high = "" if self.high is None else f"<= {_num(self.high)}"
+        return " and ".join(p for p in (low, high) if p)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+# Every number setting's range: a value outside it is refused where it is written (a train block's entry,
+# --option), not met later as a ZeroDivisionError or a run that silently does nothing. Floats must also be
+# finite. Keys not listed take any finite value of their type.
+RANGES: dict[str, Range] = {
+    "seed": Range(0, 2**31 - 1),
+    "steps": Range(1),
+    "batch": Range(1),
+    "lr": Range(0, open_low=True),
+    "complexity": Range(0),
+    "grad_norm": Range(0),
+    "halt_penalty": Range(0),
+    "log_every": Range(1),
+    "checkpoint_every": Range(1),
+    "max_skips": Range(0),
+    "max_rollbacks": Range(0),
+    "curriculum.threshold": Range(0, 1),
+    "curriculum.patience": Range(0),
+    "noise.eta": Range(0),
+    "noise.gamma": Range(0),
+    "entropy.coef": Range(0),
+    "entropy.decay": Range(0, 1),
+    "stretch.after": Range(0),
+    "stretch.slack": Range(0, 100, open_low=True),
+    "stretch.complexity": Range(0, 100, open_low=True),
+    "stretch.sharpen": Range(0),
+    "stop.give_up_after": Range(0),
+    "stop.solve_within": Range(0),
+    "stop.probe_every": Range(0),
+    "model.eps": Range(0, 1, open_low=True),
+    "model.grad_clamp": Range(0),
+    "pbt.every": Range(0),
+    "pbt.quantile": Range(0, 0.5, open_low=True),
+    "pbt.resample": Range(0, 1),
+    "pbt.perturb": Range(0, 1),
+}
+LIMITED = {"batch": limits.BATCH, "complexity": limits.COMPLEXITY}  # and below these resource limits
+DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -259,32 +327,59 @@ def _unknown(key: str, where: str) -> str:
     return f"unknown {where} setting '{key}'{hint}; `nramdsl train --help` lists the settings"
 
 
-def coerce_settings(values: Mapping[str, Any], span: Span | None = None, where: str = "train") -> dict[str, Any]:
-    """Keys checked and values converted to their settings' types; all problems reported in one error."""
+def coerce_setting(key: str, value: Any, where: str = "train") -> Any:
+    """One setting's value converted to its type and checked against its range; ValueError with the
+    message otherwise (KeyError for an unknown key)."""
+    setting = SETTINGS.get(key)
+    if setting is None:
+        raise KeyError(_unknown(key, where))
+    try:
+        out = _convert(value, setting)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{where} setting '{key}' must be {setting.type.__name__}, got {value!r}") from None
+    if setting.choices and out not in setting.choices:
+        raise ValueError(f"{where} setting '{key}' must be one of {', '.join(setting.choices)}, got {value!r}")
+    if isinstance(out, float) and not math.isfinite(out):
+        raise ValueError(f"{where} setting '{key}' must be a finite number, got {value!r}")
+    bounds = RANGES.get(key)
+    if bounds is not None and out is not None and not bounds.admits(out):
+        raise ValueError(f"{where} setting '{key}' must be {bounds.describe()}, got {value!r}")
+    if key in LIMITED and out > LIMITED[key].value:
+        limit = LIMITED[key]
+        raise ValueError(f"{where} setting '{key}' is {out:,}, over the limit of {limit.value:,}{limit.how_to_raise()}")
+    if key == "device" and not DEVICE.match(out):
+        raise ValueError(f"{where} setting 'device' must be cpu, cuda, cuda:N or mps, got {value!r}")
+    return out
+
+
+def coerce_settings(values: Mapping[str, Any], span: Span | None = None, where: str = "train",
+                    spans: Mapping[str, Span] | None = None) -> dict[str, Any]:
+    """Keys checked and values converted to their settings' types and ranges; every problem reported, each
+    at its own entry's span when `spans` has it (a train block's entries), else at `span`."""
     out: dict[str, Any] = {}
-    problems: list[str] = []
+    problems: list[NramError] = []
     for key, value in values.items():
-        setting = SETTINGS.get(key)
-        if setting is None:
-            problems.append(_unknown(key, where))
-            continue
         try:
-            out[key] = _convert(value, setting)
-        except (TypeError, ValueError, OverflowError):
-            problems.append(f"{where} setting '{key}' must be {setting.type.__name__}, got {value!r}")
-            continue
-        if setting.choices and out[key] not in setting.choices:
-            problems.append(f"{where} setting '{key}' must be one of {', '.join(setting.choices)}, got {value!r}")
+            out[key] = coerce_setting(key, value, where)
+        except KeyError as exc:
+            problems.append(NramError(exc.args[0], (spans or {}).get(key, span)))
+        except ValueError as exc:
+            problems.append(NramError(str(exc), (spans or {}).get(key, span)))
+    if len(problems) == 1:
+        raise problems[0]
     if problems:
-        raise NramError("; ".join(problems), span)
+        raise ErrorList(problems)
     return out
 
 
 def describe_settings() -> str:
-    """One line per key with its default (for `--help`)."""
+    """One line per key with its default and the values it takes (for `--help`)."""
     defaults = TrainConfig()
     lines = []
     for key, setting in SETTINGS.items():
         kind = "|".join(setting.choices) if setting.choices else setting.type.__name__
-        lines.append(f"{key} = {defaults.get(key)!r} ({kind})")
+        bounds = RANGES[key].describe() if key in RANGES else ""
+        if key in LIMITED:
+            bounds += f" and <= {LIMITED[key].value}"
+        lines.append(f"{key} = {defaults.get(key)!r} ({kind}{', ' + bounds if bounds else ''})")
     return "\n".join(lines)

@@ -13,11 +13,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 from tabulate import tabulate
 
+from nramdsl import limits
+from nramdsl.errors import NramError
 from nramdsl.lang.spec import MachineSpec
 from nramdsl.machine.discrete import run_discrete
 from nramdsl.machine.fuzzy import NRAM, Readout
@@ -192,12 +195,14 @@ def generalization(
     big: int | None = BIG,
     memory: int | None = None,
     timesteps: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> GeneralizationReport:
     """The generalization table: fuzzy (and discretized) error at each complexity, then the integer
-    machine alone at `big`. The first row (`train_row`) is the training budget itself, without slack."""
+    machine alone at `big`. The first row (`train_row`) is the training budget itself, without slack.
+    `progress` hears a line before each row (a row can take minutes)."""
     return generalization_many([model], task, spec, train_complexity, complexities=complexities, examples=examples,
                                slack=slack, readout=readout, discretize=discretize, big=big, memory=memory,
-                               timesteps=timesteps)[0]
+                               timesteps=timesteps, progress=progress)[0]
 
 
 def generalization_many(
@@ -214,22 +219,60 @@ def generalization_many(
     big: int | None = BIG,
     memory: int | None = None,
     timesteps: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[GeneralizationReport]:
     """`generalization` of each model, the fuzzy runs of all models sharing forward passes."""
-    kw = {"examples": examples, "readout": readout}
-    train_rows = evaluate_many(models, task, scaled_budget(task, train_complexity, train_complexity, spec.memory,
-                                                            spec.timesteps, slack=1.0), **kw)  # type: ignore[arg-type]
+    cs = complexities or default_complexities(train_complexity)
+    n = 1 + len(cs) + bool(big and discretize)
+    say = progress or (lambda line: None)
+    b = scaled_budget(task, train_complexity, train_complexity, spec.memory, spec.timesteps, slack=1.0)
+    say(f"row 1/{n}: the training budget, complexity {b.complexity} (M = {b.memory}, T = {b.timesteps})")
+    train_rows = evaluate_many(models, task, b, examples=examples, readout=readout)
     table: list[list[EvalRow]] = [[] for _ in models]
-    for c in complexities or default_complexities(train_complexity):
+    for i, c in enumerate(cs, 2):
         b = scaled_budget(task, c, train_complexity, spec.memory, spec.timesteps, slack, memory, timesteps)
-        for k, row in enumerate(evaluate_many(models, task, b, discretize=discretize, **kw)):  # type: ignore[arg-type]
+        say(f"row {i}/{n}: complexity {c} (M = {b.memory}, T = {b.timesteps}){', discretized too' * discretize}")
+        for k, row in enumerate(evaluate_many(models, task, b, examples=examples, readout=readout, discretize=discretize)):
             table[k].append(row)
     if big and discretize:
         b = scaled_budget(task, big, train_complexity, spec.memory, spec.timesteps, slack)
+        say(f"row {n}/{n}: complexity {big} on the integer machine alone (M = {b.memory}, T = {b.timesteps})")
         rows = evaluate_many(models, task, b, examples=min(examples, 16), readout=readout, fuzzy=False, discretize=True)
         for k, row in enumerate(rows):
             table[k].append(row)
     return [GeneralizationReport(rows, train) for rows, train in zip(table, train_rows)]
+
+
+def check_request(task: Task, spec: MachineSpec, train_complexity: int, complexities: list[int], *, examples: int,
+                  slack: float, big: int | None, memory: int | None, timesteps: int | None,
+                  batch: int = 32) -> None:
+    """The rows `generalization` would run, within the limits and sensible, before any runs (`nramdsl eval`
+    takes these from the command line): an `NramError` naming the first that is not."""
+    if not (math.isfinite(slack) and 0 < slack <= 100):
+        raise NramError(f"slack must be > 0 and <= 100, got {slack}")
+    if examples < 1:
+        raise NramError(f"the number of test cases must be at least 1, got {examples}")
+    limits.EXAMPLES.check(examples)
+    for c in [*complexities, *([big] if big else [])]:
+        if c < 1:
+            raise NramError(f"complexity must be at least 1, got {c}")
+        limits.COMPLEXITY.check(c)
+    for value, what, limit in ((memory, "memory", limits.MEMORY), (timesteps, "timesteps", limits.TIMESTEPS)):
+        if value is not None and value < 1:
+            raise NramError(f"{what} must be at least 1, got {value}")
+        if value is not None:
+            limit.check(value)
+    for c in complexities:
+        b = scaled_budget(task, c, train_complexity, spec.memory, spec.timesteps, slack, memory, timesteps)
+        if b.memory < task.min_memory(c):
+            raise NramError(f"memory {b.memory} is too small for complexity {c} of task '{task.name}' "
+                            f"(it needs M >= {task.min_memory(c)})")
+        limits.TIMESTEPS.check(b.timesteps, None, None, f"complexity {c}: ")
+        limits.FUZZY_CELLS.check(min(batch, examples) * b.memory * max(b.memory, b.timesteps), None, None,
+                                 f"complexity {c} (M = {b.memory}, T = {b.timesteps}): ")
+    if big:
+        b = scaled_budget(task, big, train_complexity, spec.memory, spec.timesteps, slack)
+        limits.TIMESTEPS.check(b.timesteps, None, None, f"complexity {big} on the integer machine: ")
 
 
 def format_table(rows: list[EvalRow]) -> str:

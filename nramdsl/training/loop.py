@@ -17,14 +17,16 @@ from typing import IO, Any, Callable
 
 import torch
 
+from nramdsl.errors import NramError
 from nramdsl.lang.frontend import load_ref
 from nramdsl.lang.spec import MachineSpec, SpecRef
 from nramdsl.machine.fuzzy import NRAM
 from nramdsl.training.config import TrainConfig
 from nramdsl.training.display import ProgressDisplay, population_stats
+from nramdsl.training.interrupt import StopRequest, TrainingInterrupted
 from nramdsl.training.member import Member
 from nramdsl.training.population import DTYPES, Population
-from nramdsl.training.rundir import RunDir, legacy_to_population
+from nramdsl.training.rundir import POPULATION_FORMAT, RunDir, legacy_to_population, metrics_line
 from nramdsl.training.setup import Job, plan
 
 MEMBERS = "members"  # a population's members, each an ordinary run directory: RUN/members/sSEED
@@ -82,16 +84,20 @@ def train_population(
     driver = Driver(Population(plan(spec, cfg), seeds), RunDir(out_dir) if out_dir is not None else None,
                     origin or spec.ref)
     driver.start(resume)
-    with ProgressDisplay(cfg.steps, driver.population.step_count, enabled=progress,
-                         desc="train" if len(seeds) == 1 else f"population of {len(seeds)}") as display:
-        while driver.population.alive():
+    desc = "train" if len(seeds) == 1 else f"population of {len(seeds)}"
+    with StopRequest() as stop, ProgressDisplay(cfg.steps, driver.population.step_count, enabled=progress,
+                                                desc=desc) as display:
+        while driver.population.alive() and not stop.requested:
             t0 = time.perf_counter()
             rows = driver.step()
             for row in rows:
                 if on_log:
                     on_log(row)
             display.update(population_stats(driver.population, time.perf_counter() - t0), rows)
-    return driver.finish()
+    results = driver.finish()
+    if stop.requested:  # Ctrl-C: the step ended and the checkpoint is written
+        raise TrainingInterrupted(driver.population.step_count, driver.run_dir.path if driver.run_dir else None)
+    return results
 
 
 class Driver:
@@ -105,14 +111,21 @@ class Driver:
         run, pop = self.run_dir, self.population
         if run is None:
             return
+        run.check_writable()
+        run.remove_temporaries()  # of writes a killed run never finished
         resuming = resume and run.has_checkpoint()
         if resuming:
             state = run.load()
-            if "format" not in state:  # a run directory from before populations
-                state = legacy_to_population(state, pop)
-            pop.load_state_dict(state)
-            for m in pop.members:  # the settings now in force (a resume may raise `steps`), but what PBT chose
-                m.job = _resumed_job(pop.job, m, state)
+            try:
+                if "format" not in state:  # a run directory from before populations
+                    state = legacy_to_population(state, pop)
+                pop.load_state_dict(state)
+                for m in pop.members:  # the settings now in force (a resume may raise `steps`), but what PBT chose
+                    m.job = _resumed_job(pop.job, m, state)
+            except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+                first = (str(exc).strip().splitlines() or [""])[-1].strip()[:200]
+                raise NramError(f"'{run.checkpoint}': the checkpoint does not fit this machine and its settings "
+                                f"({first})") from None
             if self.origin is None:  # train(..., resume=True) from Python: keep the machine saved at the start
                 self.origin = SpecRef.from_json(run.read_config().get("spec", {}))
         self.metrics = run.start_metrics(pop.step_count if resuming else None)
@@ -125,7 +138,7 @@ class Driver:
         rows = pop.step()
         if self.metrics is not None:
             for row in rows:
-                self.metrics.write(json.dumps(row) + "\n")
+                self.metrics.write(metrics_line(row))
             self.metrics.flush()
         if self.run_dir is not None and pop.step_count % pop.job.config.checkpoint_every == 0:
             self.run_dir.save(pop.state_dict())
@@ -178,7 +191,7 @@ def member_checkpoint(pop: Population, m: Member) -> dict[str, Any]:
     """Member m alone, as the checkpoint of a population of one (what a single run writes)."""
     opt = pop.optimizer.member_state(m.index)
     return {
-        "format": "nramdsl-population/1",
+        "format": POPULATION_FORMAT,
         "step": m.progress.step,
         "seeds": [m.seed],
         "controller": {name: w.unsqueeze(0) for name, w in pop.controllers.member_state(m.index).items()},
@@ -213,13 +226,28 @@ def model_state(state: dict[str, Any], seed: int | None = None) -> dict[str, tor
     return {f"controller.{name}": w[k] for name, w in state["controller"].items()}
 
 
-def load_run(run_dir: str | Path, seed: int | None = None) -> tuple[NRAM, dict[str, Any]]:
+def load_weights(model: NRAM, state: dict[str, Any], path: Any, seed: int | None = None) -> None:
+    """A checkpoint's weights (a run's, or a population member's by `seed`) into `model`; weights of another
+    machine, or a population without a member named, are one `NramError`."""
+    try:
+        model.load_state_dict(model_state(state, seed))
+    except ValueError as exc:
+        raise NramError(f"'{path}': {exc}") from None
+    except (KeyError, RuntimeError) as exc:
+        lines = str(exc).splitlines()  # torch: a header line, then one line per mismatched tensor
+        first = lines[1].strip() if len(lines) > 1 else str(exc)
+        raise NramError(f"'{path}' was trained on a different machine ({first})") from None
+
+
+def load_run(run_dir: str | Path, seed: int | None = None, *, skip_via: bool = False) -> tuple[NRAM, dict[str, Any]]:
     """The trained model of a run directory, and its config.json. For a population, `seed` picks the member
-    (its ordinary run directory is RUN/members/sSEED)."""
+    (its ordinary run directory is RUN/members/sSEED). `skip_via`: run `via` gates on their built-in
+    kernels, so nothing beside the run's spec is imported (`MachineSpec.without_via`)."""
     run = RunDir(run_dir)
     config = run.read_config()
     cfg = TrainConfig.from_settings(config["train"], where="config.json")
-    model = NRAM(load_ref(SpecRef.from_json(config["spec"])), cfg.model).to(dtype=DTYPES[cfg.dtype])
-    model.load_state_dict(model_state(run.load(), seed))
+    spec = load_ref(SpecRef.from_json(config["spec"]))
+    model = NRAM(spec.without_via() if skip_via else spec, cfg.model).to(dtype=DTYPES[cfg.dtype])
+    load_weights(model, run.load(), run.checkpoint, seed)
     model.eval()
     return model, config

@@ -34,6 +34,7 @@ from nramdsl.training.evaluate import evaluate, masked_error, scaled_budget
 from nramdsl.training.member import Member
 from nramdsl.training.objective import entropy_coef, objective
 from nramdsl.training.pbt import EXPLORED, explore, pairs
+from nramdsl.training.rundir import POPULATION_FORMAT
 from nramdsl.training.schedule import BatchSize, Phase, advance, draw_batch_size, largest_trained, phase_of
 from nramdsl.training.setup import Job
 from nramdsl.training.stopping import rule_that_fires, stays_ended
@@ -182,15 +183,17 @@ class Population:
         out = {}
         for p in planned:
             m = p.member
+            out[m.index] = norms[m.index] if updated[m.index] else float("nan")
             if updated[m.index]:
-                m.progress.consecutive_skips = m.progress.consecutive_rollbacks = 0
-                out[m.index] = norms[m.index]
-                continue
-            m.progress.skipped += 1
-            m.progress.consecutive_skips += 1
-            if m.progress.consecutive_skips > m.cfg.max_skips:
+                m.progress.consecutive_skips = m.progress.rollbacks_in_a_row = 0
+            elif finite[m.index]:  # the update itself overflowed (an lr far too large): back to the last good state
+                m.progress.skipped += 1
                 self._rollback(m)
-            out[m.index] = float("nan")
+            else:  # a non-finite loss or gradient: skip, and after `max_skips` in a row roll back
+                m.progress.skipped += 1
+                m.progress.consecutive_skips += 1
+                if m.progress.consecutive_skips > m.cfg.max_skips:
+                    self._rollback(m)
         return out
 
     def _clip(self, planned: list[Planned], finite: torch.Tensor) -> list[float]:
@@ -216,7 +219,7 @@ class Population:
         self.load_member_snapshot(m, snapshot)
         m.progress.step, m.progress.skipped = keep.step, keep.skipped
         m.progress.rollbacks, m.progress.consecutive_skips = keep.rollbacks + 1, 0
-        m.progress.consecutive_rollbacks = keep.consecutive_rollbacks + 1
+        m.progress.rollbacks_in_a_row = keep.rollbacks_in_a_row + 1
 
     def _record(self, p: Planned, grad_norm: float) -> dict[str, Any] | None:
         """Count the member's step: error, zero streak, curriculum, probe. Returns its metrics row when it logs."""
@@ -291,7 +294,7 @@ class Population:
     def state_dict(self) -> dict[str, Any]:
         """The whole population: what checkpoint.pt holds (tensors, numbers, strings and containers only)."""
         return {
-            "format": "nramdsl-population/1",
+            "format": POPULATION_FORMAT,
             "step": self.step_count,
             "seeds": list(self.seeds),
             "controller": {name: w.detach().clone() for name, w in zip(self.controllers.names, self.params)},

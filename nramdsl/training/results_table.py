@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
+
+from nramdsl.errors import NramError
+from nramdsl.training.rundir import read_json
 
 # Paper Table 1 [P §4.4]: training complexity, training error, generalization, discretization.
 PAPER_TABLE1: dict[str, tuple[str, str, str, str]] = {
@@ -46,10 +48,17 @@ def _row(task: str, result: dict[str, Any] | None) -> list[str]:
 
 
 def results_table(folder: Path) -> str:
-    """The Markdown table (the paper's ten tasks first, then any other task found) and each row's command."""
-    found = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+    """The Markdown table (the paper's ten tasks first, then any other task found) and each row's command.
+    A file that is not a results file `nramdsl reproduce` wrote is an `NramError` naming it."""
+    paths = {p.stem: p for p in sorted(folder.glob("*.json"))}
+    found = {task: read_json(path, "results file") for task, path in paths.items()}
     tasks = list(PAPER_TABLE1) + sorted(t for t in found if t not in PAPER_TABLE1)
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(_row(t, found.get(t))) + " |" for t in tasks]
-    commands = [f"- {t}: `{found[t]['command']}`" for t in tasks if t in found and found[t].get("command")]
+    for t in tasks:
+        try:
+            lines.append("| " + " | ".join(_row(t, found.get(t))) + " |")
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError, statistics.StatisticsError) as exc:
+            raise NramError(f"'{paths[t]}' is not a results file nramdsl wrote ({type(exc).__name__}: {exc})") from None
+    commands = [f"- {t}: `{found[t]['command']}`" for t in tasks
+                if t in found and isinstance(found[t], dict) and found[t].get("command")]
     return "\n".join(lines + ([""] + commands if commands else [])) + "\n"

@@ -4,8 +4,13 @@ those, `nramdsl.training.member`), saved in every checkpoint as "counters"."""
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Optional
+
+# The Python types a counter of each annotated type may hold in a checkpoint.
+_KINDS: dict[Any, tuple[type, ...]] = {int: (int,), float: (int, float), Optional[int]: (int, type(None)),
+                                       Optional[float]: (int, float, type(None)), Optional[str]: (str, type(None))}
 
 
 @dataclass
@@ -13,8 +18,8 @@ class Progress:
     step: int = 0  # updates done, skipped ones included
     skipped: int = 0  # updates skipped for a non-finite loss or gradient
     rollbacks: int = 0
+    rollbacks_in_a_row: int = 0  # rollbacks since the last update that left the weights finite
     consecutive_skips: int = 0
-    consecutive_rollbacks: int = 0  # rollbacks with no good update in between
     zero_streak: int = 0  # consecutive error-free batches at the top curriculum level
     probe_error: float | None = None  # the last probe's error (`stop.probe_every`)
     probe_zero: int = 0  # consecutive error-free probes
@@ -29,6 +34,14 @@ class Progress:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> Progress:
-        """Counters a checkpoint does not know keep their defaults; ones this version does not know are dropped."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in state.items() if k in names})
+        """Counters a checkpoint does not know keep their defaults; ones this version does not know are dropped.
+        A counter of the wrong type is a ValueError (a checkpoint is untrusted input)."""
+        hints = typing.get_type_hints(cls)
+        out = {}
+        for f in dataclasses.fields(cls):
+            if f.name in state:
+                value, kinds = state[f.name], _KINDS[hints[f.name]]
+                if isinstance(value, bool) or not isinstance(value, kinds):
+                    raise ValueError(f"counter '{f.name}' is {value!r}")
+                out[f.name] = value
+        return cls(**out)

@@ -14,9 +14,6 @@ from nramdsl.training.curriculum import Curriculum
 from nramdsl.training.state import Progress
 
 
-MAX_ROLLBACKS = 3  # rollbacks in a row, without a good update between them, before a run is given up
-
-
 @dataclass(frozen=True)
 class StopRule:
     name: str  # recorded as `Progress.stopped`
@@ -24,6 +21,7 @@ class StopRule:
     gives_up: bool  # a failure: `gave_up_at` records the step
     fires: Callable[[Progress, TrainConfig, Curriculum], bool]
     why: Callable[[TrainConfig], str]
+    advice: str = "most seeds stall like this, so try another --seed"  # what to do about a give-up
 
 
 STOP_RULES: tuple[StopRule, ...] = (
@@ -37,10 +35,11 @@ STOP_RULES: tuple[StopRule, ...] = (
     StopRule("unsolved", "stop.solve_within", True,
              lambda p, c, cur: bool(c.stop.solve_within) and p.solved_at is None and p.step >= c.stop.solve_within,
              lambda c: f"the training task was not solved within {c.stop.solve_within} steps (stop.solve_within)"),
-    StopRule("diverged", "max_skips", True,
-             lambda p, c, cur: p.consecutive_rollbacks >= MAX_ROLLBACKS,
-             lambda c: f"its updates stayed non-finite through {MAX_ROLLBACKS} rollbacks in a row to its last good "
-                       f"state (try a smaller lr)"),
+    StopRule("diverged", "max_rollbacks", True,
+             lambda p, c, cur: bool(c.max_rollbacks) and p.rollbacks_in_a_row >= c.max_rollbacks,
+             lambda c: f"updates kept failing (non-finite loss, gradients or weights) through {c.max_rollbacks} "
+                       f"rollbacks in a row (max_rollbacks)",
+             "the weights are the last finite ones; try a smaller lr"),
 )  # fmt: skip
 RULES = {rule.name: rule for rule in STOP_RULES}
 

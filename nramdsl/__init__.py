@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "Curriculum": "nramdsl.training.curriculum",
     "TrainConfig": "nramdsl.training.config",
     "train": "nramdsl.training.loop",
+    "train_population": "nramdsl.training.loop",
     "load_run": "nramdsl.training.loop",
 }
 

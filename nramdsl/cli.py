@@ -1,11 +1,11 @@
-"""The `nramdsl` command line: check, compile, train, eval, reproduce, results.
+"""The `nramdsl` command line: check, compile, train, eval, reproduce, results, explain, run, trace.
 
 Each subcommand is a `Subcommand` record in `SUBCOMMANDS`: a function that adds its arguments and one
 that runs it, `run(args) -> int`, which may raise `NramError`. The handlers only parse and print; the
-work is done by the library (`lang.frontend`, `circuit.views`, `training`).
+work is done by the library (`lang.frontend`, `circuit.views`, `training`, `programs`).
 
 Exit codes: 0 success, 1 an error in the user's input (printed as `file:line:col: error: …` with the
-source line and a caret), 2 a usage error (argparse).
+source line and a caret), 2 a usage error (argparse), 130 training stopped by Ctrl-C (saved).
 """
 
 from __future__ import annotations
@@ -120,6 +120,9 @@ def _gate_checks() -> Callable[[list[Gate], int], list[NramError]] | None:
     """`nramdsl.kernels.properties.run_gate_checks`, imported late: hypothesis and the kernels take seconds
     to load, and `compile` does not need them. A hook so the CLI tests can switch the (separately tested)
     checks off."""
+    # Hypothesis keeps a cache in ./.hypothesis by default: a user's folder is no place for it
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nramdsl" / "hypothesis"
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(cache))
     from nramdsl.kernels.properties import run_gate_checks
 
     return run_gate_checks
@@ -187,7 +190,7 @@ def _run_compile(args: argparse.Namespace) -> int:
     if emit == PROGRAM:
         return _write_program(spec, args.output, args.weights, args.seed)
     if emit == WEIGHTS:
-        return _write_weights(spec, args.output)
+        return _write_weights(spec, args.output, args.seed)
     if args.weights is not None:
         raise NramError("--weights only applies to --emit program")
     text = EMITTERS[emit](build_graph(spec), {})  # the views read gate source text from the spec's files
@@ -208,7 +211,7 @@ def _write_program(spec: MachineSpec, output: str, weights: Path | None, seed: i
     from nramdsl.machine.export import OUTPUTS, save_program
     from nramdsl.machine.fuzzy import NRAM
     from nramdsl.training.loop import load_weights
-    from nramdsl.training.rundir import check_checkpoint, load_checkpoint
+    from nramdsl.training.rundir import load_checkpoint
 
     folder = Path(output).resolve().parent
     if not folder.is_dir():  # torch would say so only after exporting, and as a RuntimeError
@@ -217,7 +220,8 @@ def _write_program(spec: MachineSpec, output: str, weights: Path | None, seed: i
         torch.manual_seed(seed)
         model = NRAM(spec)
     if weights is not None:
-        load_weights(model, check_checkpoint(load_checkpoint(weights), weights), weights)
+        # a run's checkpoint, or weights alone (`compile --emit weights`): only the weights are read
+        load_weights(model, load_checkpoint(weights), weights)
     save_program(model, Path(output))
     print(f"wrote {output}: torch.export program of machine '{spec.name}' (M = {spec.memory}, T = {spec.timesteps}, "
           f"batch dynamic; {'trained' if weights else f'untrained, seed {seed}'}); "
@@ -225,19 +229,25 @@ def _write_program(spec: MachineSpec, output: str, weights: Path | None, seed: i
     return 0
 
 
-def _write_weights(spec: MachineSpec, output: str | None) -> int:
+def _write_weights(spec: MachineSpec, output: str | None, seed: int) -> int:
     """The model's initial state as a checkpoint (`{"model": state_dict}`, what `--weights` reads): for a
-    table controller, the MLP that runs the table (`nramdsl.machine.weights`)."""
+    table controller, the MLP that runs the table (`nramdsl.machine.weights`); for a network, its initial
+    weights under `--seed`, the same every time."""
     if not output:
         raise NramError("--emit weights writes a binary file: give -o FILE (e.g. -o weights.pt)")
+    import torch
+
     from nramdsl.machine.fuzzy import NRAM
     from nramdsl.training.rundir import save_checkpoint
 
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = NRAM(spec)
     try:
-        save_checkpoint(Path(output), {"model": NRAM(spec).state_dict()})
+        save_checkpoint(Path(output), {"model": model.state_dict()})
     except OSError as exc:
         raise NramError(f"cannot write '{output}': {exc.strerror or exc}") from None
-    what = "the MLP that runs its table" if spec.controller.table is not None else "an untrained controller"
+    what = "the MLP that runs its table" if spec.controller.table is not None else f"an untrained controller, seed {seed}"
     print(f"wrote {output}: machine '{spec.name}', {what}", file=sys.stderr)
     return 0
 
@@ -278,7 +288,7 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="run directory (default runs/MACHINE-TASK-sSEED, runs/MACHINE-TASK-pK-sSEED)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--no-eval", action="store_true", help="skip the generalization table at the end")
-    p.add_argument("--examples", type=_positive, default=64, help="test cases per row of the final table")
+    p.add_argument("--examples", type=_positive, default=64, help="test cases per row of the final table (default 64)")
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -352,15 +362,34 @@ def _train_population(args: argparse.Namespace, job: Any, origin: SpecRef) -> in
              r.stopped or "-", f"{r.wall:.1f}"] for r in results]
     print(tabulate(rows, headers=["seed", "steps", "train error", "level", "solved at", "stopped", "wall s"],
                    tablefmt="simple"))
-    solved = sum(1 for r in results if r.solved_at is not None)
-    print(f"{solved} of {K} members solved the training task; each member is a run directory: "
+    solved = [r for r in results if r.solved_at is not None]
+    print(f"{len(solved)} of {K} members solved the training task; each member is a run directory: "
           f"nramdsl eval {run.path / MEMBERS}/sSEED")
+    if solved and not args.no_eval:
+        _score_members(job, solved, args.examples)
     return 0
+
+
+def _score_members(job: Any, results: list[Any], examples: int) -> None:
+    """The members that solved their training task against the four bars, their fuzzy runs batched."""
+    from tabulate import tabulate
+
+    from nramdsl.training.evaluate import generalization_many
+    from nramdsl.training.search import BARS, member_row
+
+    print(f"\nscoring the {len(results)} members that solved the training task ({examples} test cases a row, "
+          f"as nramdsl reproduce does)", file=sys.stderr)
+    reports = generalization_many([r.model for r in results], job.task, job.spec, job.complexity, examples=examples,
+                                  readout=job.config.readout)
+    rows = [member_row(r, rep) for r, rep in zip(results, reports)]
+    print(tabulate([[row["seed"], *("yes" if row["bars"][b] else "no" for b in BARS)] for row in rows],
+                   headers=["seed", "train", "generalize (<= 50)", "discrete = fuzzy", "integer machine at 1,000"],
+                   tablefmt="simple"))
 
 
 def _reproduce_arguments(p: argparse.ArgumentParser) -> None:
     _training_arguments(p)
-    p.add_argument("--seeds", type=int, default=3, help="how many seeds (0 .. N-1) to train")
+    p.add_argument("--seeds", type=int, default=3, help="how many seeds (0 .. N-1) to train (default 3)")
     p.add_argument("--population", type=int, default=1, metavar="K",
                    help="train the seeds in populations of K, each one batched model (default 1: one seed at a time)")
     p.add_argument("--jobs", type=int, default=1,
@@ -407,7 +436,7 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--big", type=int, default=0,
                    help="with --discretize, also run the integer machine alone at this complexity")
     p.add_argument("--readout", choices=("halt", "last", "argmax"), help="read-out rule (default: the run's)")
-    p.add_argument("--examples", type=int, default=64, help="test cases per row")
+    p.add_argument("--examples", type=int, default=64, help="test cases per row (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--skip-via", action="store_true",
                    help="run `via` gates on the built-in kernels of their integer definitions: import nothing from "
@@ -475,6 +504,8 @@ def _explain_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--examples", type=int, default=64, help="test cases at the training complexity (default 64)")
     p.add_argument("--big", type=int, default=1000, help="the large complexity also tested, 0 for none (default 1000)")
     p.add_argument("--big-examples", type=int, default=16, help="test cases at --big (default 16)")
+    p.add_argument("--skip-via", action="store_true",
+                   help="run `via` gates on their built-in kernels: import nothing from beside the run's spec")
 
 
 def _run_explain(args: argparse.Namespace) -> int:
@@ -486,7 +517,7 @@ def _run_explain(args: argparse.Namespace) -> int:
     if args.output is not None and args.emit is None:
         raise NramError("-o goes with --emit nram")
     ex = explain_run(args.run, examples=args.examples, big=args.big or None, big_examples=args.big_examples,
-                     check=args.check)
+                     check=args.check, skip_via=args.skip_via)
     if args.emit:
         return _emit_program(ex, args.output)
     print(json.dumps(explanation_json(ex), indent=2) if args.json else explanation_text(ex), end="\n" if args.json else "")
@@ -524,7 +555,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", type=int, help="memory size M (default: just large enough)")
     p.add_argument("--timesteps", type=int, help="step budget (default: the machine's, scaled with the complexity, x slack)")
     p.add_argument("--slack", type=float, default=2.0, help="multiplier on the scaled step budget (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the test cases")
+    p.add_argument("--seed", type=int, default=0, help="seed of the test cases (default 0)")
     p.add_argument("--fuzzy", action="store_true",
                    help="also run the compiled controller's fuzzy model and compare (costs O(M^2) per step)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -568,6 +599,8 @@ def _trace_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all-steps", action="store_true", help="show the fuzzy run's steps after the read-out too")
     p.add_argument("--plot", metavar="FILE.png", type=Path,
                    help="also draw memory, attention and halting as one figure (needs nramdsl[plot])")
+    p.add_argument("--skip-via", action="store_true",
+                   help="run `via` gates on their built-in kernels: import nothing from beside the run's spec")
 
 
 def _run_trace(args: argparse.Namespace) -> int:
@@ -578,7 +611,7 @@ def _run_trace(args: argparse.Namespace) -> int:
 
         require_matplotlib()  # before the run, so a missing extra is said at once
     case = trace_run(args.run, complexity=args.complexity, example=args.example, discretize=args.discretize,
-                     timesteps=args.timesteps)
+                     timesteps=args.timesteps, skip_via=args.skip_via)
     print(trace_text(case, all_steps=args.all_steps), end="")
     if args.plot is not None:
         from nramdsl.programs.plot import plot_trace

@@ -242,3 +242,28 @@ def test_population_based_training_copies_the_best_and_records_the_lineage(tiny,
     train_population(tiny, cfg.replace(steps=12), [0, 1, 2, 3], tmp_path / "pbt", resume=True,
                      on_log=resumed_rows.append)
     assert resumed_rows == []  # every member used its budget: nothing left to do
+
+
+def test_train_population_scores_the_members_that_solved(tiny, capsys: pytest.CaptureFixture[str]) -> None:
+    """`nramdsl train --population K` ends with the four bars of every member that solved its task."""
+    from nramdsl.cli import _score_members
+    from nramdsl.training.search import BARS
+    from nramdsl.training.setup import plan
+
+    cfg = settings(tiny, steps=3, **{"stop.probe_every": 0})
+    results = train_population(tiny, cfg, [0, 1, 2], None)
+    _score_members(plan(tiny, cfg), [results[0], results[2]], 4)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["seed", "train", "generalize", "(<=", "50)", "discrete", "=", "fuzzy", "integer",
+                                "machine", "at", "1,000"]
+    cells = [line.split() for line in lines[2:]]
+    assert [c[0] for c in cells] == ["0", "2"] and all(set(c[1:]) <= {"yes", "no"} and len(c) == 1 + len(BARS)
+                                                        for c in cells)
+
+
+def test_a_run_that_stops_between_log_lines_still_logs_its_last_step(tiny, monkeypatch) -> None:
+    monkeypatch.setattr(population_module, "masked_error", lambda pred, target, mask: torch.ones(pred.shape[0]))
+    cfg = settings(tiny, steps=20, log_every=4, curriculum=False, **{"stop.solve_within": 6, "stop.probe_every": 0})
+    rows: list[dict] = []
+    result = train(tiny, cfg, None, on_log=rows.append)
+    assert result.steps == 6 and [r["step"] for r in rows] == [4, 6]

@@ -100,10 +100,10 @@ def test_sets(task: Task, spec: MachineSpec, complexity: int, examples: int, big
 
 
 def explain_run(run_dir: str | Path, *, examples: int = 64, big: int | None = BIG, big_examples: int = 16,
-                check: bool = False) -> Explanation:
+                check: bool = False, skip_via: bool = False) -> Explanation:
     if not RunDir(run_dir).has_checkpoint():
         raise NramError(f"'{run_dir}' is not a run directory (no checkpoint.pt)")
-    model, config = load_run(run_dir)
+    model, config = load_run(run_dir, skip_via=skip_via)
     task = find_task(config["task"])
     c, readout = config["complexity"], config["train"]["readout"]
     sets = test_sets(task, model.spec, c, examples, big, big_examples)

@@ -48,12 +48,12 @@ class TracedCase:
 
 
 def trace_run(run_dir: str | Path, *, complexity: int | None = None, example: int = 0, discretize: bool = False,
-              timesteps: int | None = None, slack: float = 1.0) -> TracedCase:
+              timesteps: int | None = None, slack: float = 1.0, skip_via: bool = False) -> TracedCase:
     if not RunDir(run_dir).has_checkpoint():
         raise NramError(f"'{run_dir}' is not a run directory (no checkpoint.pt)")
     if example < 0 or (complexity is not None and complexity < 1) or (timesteps is not None and timesteps < 1):
         raise NramError("--example must be >= 0, --complexity and --timesteps >= 1")
-    model, config = load_run(run_dir)
+    model, config = load_run(run_dir, skip_via=skip_via)
     task = find_task(config["task"])
     c_train = config["complexity"]
     c = complexity or c_train

@@ -27,7 +27,7 @@ from nramdsl.training.interrupt import StopRequest, TrainingInterrupted
 from nramdsl.training.member import Member
 from nramdsl.training.population import DTYPES, Population
 from nramdsl.training.rundir import POPULATION_FORMAT, RunDir, legacy_to_population, metrics_line
-from nramdsl.training.setup import Job, plan
+from nramdsl.training.setup import Job, check_size, plan
 
 MEMBERS = "members"  # a population's members, each an ordinary run directory: RUN/members/sSEED
 
@@ -81,8 +81,9 @@ def train_population(
     (population-based training aside). Returns each member's result, in seed order."""
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"a population needs distinct seeds, got {seeds}")
-    driver = Driver(Population(plan(spec, cfg), seeds), RunDir(out_dir) if out_dir is not None else None,
-                    origin or spec.ref)
+    job = plan(spec, cfg)
+    check_size(spec, job.config, len(seeds))
+    driver = Driver(Population(job, seeds), RunDir(out_dir) if out_dir is not None else None, origin or spec.ref)
     driver.start(resume)
     desc = "train" if len(seeds) == 1 else f"population of {len(seeds)}"
     with StopRequest() as stop, ProgressDisplay(cfg.steps, driver.population.step_count, enabled=progress,
@@ -215,11 +216,14 @@ def run_config(job: Job, origin: SpecRef | None, seeds: list[int]) -> dict[str, 
 
 def model_state(state: dict[str, Any], seed: int | None = None) -> dict[str, torch.Tensor]:
     """The single model's state_dict in a checkpoint (a run's, or a population member's by `seed`)."""
-    if "format" not in state:  # a run directory from before populations
+    if "format" not in state:  # a run directory from before populations, or `compile --emit weights`
+        if not isinstance(state.get("model"), dict):
+            raise ValueError("it holds no weights (no 'model' and no 'controller')")
         return state["model"]
     seeds = list(state["seeds"])
     if seed is None and len(seeds) > 1:
-        raise ValueError(f"the checkpoint holds a population of {len(seeds)}: name a member by its seed")
+        raise ValueError(f"the checkpoint holds a population of {len(seeds)}; each member is an ordinary run "
+                         f"directory in its folder: {MEMBERS}/sSEED")
     if seed is not None and seed not in seeds:
         raise ValueError(f"the checkpoint holds no member with seed {seed} (seeds: {seeds})")
     k = seeds.index(seed) if seed is not None else 0
@@ -233,7 +237,7 @@ def load_weights(model: NRAM, state: dict[str, Any], path: Any, seed: int | None
         model.load_state_dict(model_state(state, seed))
     except ValueError as exc:
         raise NramError(f"'{path}': {exc}") from None
-    except (KeyError, RuntimeError) as exc:
+    except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
         lines = str(exc).splitlines()  # torch: a header line, then one line per mismatched tensor
         first = lines[1].strip() if len(lines) > 1 else str(exc)
         raise NramError(f"'{path}' was trained on a different machine ({first})") from None

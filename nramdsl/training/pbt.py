@@ -55,9 +55,9 @@ def explore(settings: dict[str, float], resample: float, perturb: float, gen: to
 def pairs(members: list[Any], quantile: float, gen: torch.Generator) -> list[tuple[Any, Any]]:
     """(loser, winner) pairs of this round: each of the bottom quantile with a random one of the top."""
     ranked = rank(members)
-    n = int(len(ranked) * quantile)
-    if n < 1 or len(ranked) < 2:
+    if len(ranked) < 2:
         return []
+    n = max(1, int(len(ranked) * quantile))  # at least one pair: a small population still explores
     top, bottom = ranked[:n], ranked[-n:]
     picks = torch.randint(0, len(top), (len(bottom),), generator=gen).tolist()
     return [(loser, top[i]) for loser, i in zip(bottom, picks) if loser is not top[i]]

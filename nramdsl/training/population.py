@@ -104,17 +104,15 @@ class Population:
         total.backward()
         grad_norms = self._update(planned)
         self.step_count += 1
-        rows = []
-        for p in planned:
-            row = self._record(p, grad_norms[p.member.index])
-            if row is not None:
-                rows.append(row)
+        recorded = [self._record(p, grad_norms[p.member.index]) for p in planned]
         if self.step_count % self.job.config.checkpoint_every == 0:
             for m in planned:
                 if m.member.progress.consecutive_skips == 0:
                     self.snapshots[m.member.index] = self.member_snapshot(m.member)
-        for p in planned:
-            self._stop(p.member)
+        rows = []
+        for p, (row, logs) in zip(planned, recorded):
+            if self._stop(p.member) or logs:  # a run's last step is always in its metrics
+                rows.append(row)
         pbt = self.job.config.pbt
         if pbt.every and self.step_count % pbt.every == 0:
             rows.extend(self._pbt_round())
@@ -221,8 +219,9 @@ class Population:
         m.progress.rollbacks, m.progress.consecutive_skips = keep.rollbacks + 1, 0
         m.progress.rollbacks_in_a_row = keep.rollbacks_in_a_row + 1
 
-    def _record(self, p: Planned, grad_norm: float) -> dict[str, Any] | None:
-        """Count the member's step: error, zero streak, curriculum, probe. Returns its metrics row when it logs."""
+    def _record(self, p: Planned, grad_norm: float) -> tuple[dict[str, Any], bool]:
+        """Count the member's step: error, zero streak, curriculum, probe. Returns its metrics row and whether
+        the step is one it logs."""
         m, cfg, out = p.member, p.member.cfg, p.out
         assert out is not None
         prog, cur = m.progress, m.curriculum
@@ -245,8 +244,7 @@ class Population:
         if probed:
             prog.probe_error = probe(self.member_model(m), m.job, largest_trained(m.job, p.phase))
             prog.probe_zero = prog.probe_zero + 1 if prog.probe_error == 0 else 0
-        if not (prog.step % cfg.log_every == 0 or prog.step == cfg.steps or probed):
-            return None
+        logs = prog.step % cfg.log_every == 0 or prog.step == cfg.steps or probed
         top = p.batch.complexity.to(err.device) == cur.levels[-1]
         row = {
             "step": prog.step,
@@ -266,14 +264,17 @@ class Population:
         }
         if len(self.members) > 1:
             row.update(member=m.index, seed=m.seed)
-        return row
+        return row, logs
 
-    def _stop(self, m: Member) -> None:
+    def _stop(self, m: Member) -> bool:
+        """Apply the stop rules to a member; True when one ends its run at this step."""
         rule = rule_that_fires(m.progress, m.cfg, m.curriculum)
-        if rule is not None and m.progress.stopped is None:
-            m.progress.stopped = rule.name
-            if rule.gives_up:
-                m.progress.gave_up_at = m.progress.step
+        if rule is None or m.progress.stopped is not None:
+            return False
+        m.progress.stopped = rule.name
+        if rule.gives_up:
+            m.progress.gave_up_at = m.progress.step
+        return True
 
     # ---- one member as a single model, and its state
     def member_model(self, m: Member) -> NRAM:

@@ -79,17 +79,19 @@ def plan(spec: MachineSpec, cfg: TrainConfig) -> Job:
     if cfg.task != task.name:
         cfg = cfg.replace(task=task.name)
     _check_device(cfg.device)
-    _check_size(spec, cfg)
+    check_size(spec, cfg)
     return Job(spec, cfg, task, training_complexity(task, cfg, spec.memory, spec))
 
 
-def _check_size(spec: MachineSpec, cfg: TrainConfig) -> None:
-    """What one step keeps for backpropagation, within `limits.TRAIN_CELLS`, before anything is allocated."""
+def check_size(spec: MachineSpec, cfg: TrainConfig, members: int = 1) -> None:
+    """What one step of `members` runs keeps for backpropagation, within `limits.TRAIN_CELLS`, before anything
+    is allocated (a population's members share one batch)."""
     T = math.ceil(spec.timesteps * max(1.0, cfg.stretch.slack if cfg.stretch.after else 1.0))
-    cells = cfg.batch * T * spec.memory * spec.memory
+    cells = members * cfg.batch * T * spec.memory * spec.memory
     span = spec.where.get("memory")  # none when M comes from an override (--set M=…): say so instead
     origin = "" if span is not None else f"override memory={spec.memory}: "
-    limits.TRAIN_CELLS.check(cells, span, None, f"{origin}batch {cfg.batch}, T = {T}, M = {spec.memory}: ")
+    who = f"a population of {members}, " if members > 1 else ""
+    limits.TRAIN_CELLS.check(cells, span, None, f"{origin}{who}batch {cfg.batch}, T = {T}, M = {spec.memory}: ")
 
 
 def check_training(spec: MachineSpec) -> list[NramError]:

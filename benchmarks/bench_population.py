@@ -10,6 +10,8 @@ Prints one JSON line per configuration:
     python benchmarks/bench_population.py --spec examples/swap.nram --population 64 --compile
 
 `--baseline` adds the two-processes-of-one-seed figure (seeds 0 and 1 side by side, `--baseline-steps`).
+`--parallel 2` runs two populations of K at once, one per core (what `reproduce --population K --jobs 2`
+does), and reports their seed-steps per second together.
 """
 
 from __future__ import annotations
@@ -51,6 +53,32 @@ def population(spec_path: str, K: int, steps: int, compile_steps: bool) -> dict:
             "seed_steps_per_s": round(seed_steps / wall, 1), "warmup_s": round(warmup, 1)}
 
 
+def _population_job(spec_path: str, K: int, base: int, steps: int, compile_steps: bool) -> int:
+    torch.set_num_threads(1)
+    spec, cfg = _config(spec_path, steps, compile_steps)
+    train_population(spec, cfg.replace(steps=1), list(range(base, base + K)), None)  # compile outside the clock
+    return 0
+
+
+def parallel(spec_path: str, K: int, steps: int, compile_steps: bool) -> dict:
+    """Two populations of K at once, each in its own process (`reproduce --population K --jobs 2`)."""
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_population_job, [spec_path] * 2, [K, K], [0, K], [1, 1], [compile_steps] * 2))  # warm-up
+        t0 = time.perf_counter()
+        seed_steps = sum(pool.map(_train_population_steps, [spec_path] * 2, [K, K], [0, K], [steps, steps],
+                                  [compile_steps] * 2))
+        wall = time.perf_counter() - t0
+    return {"spec": Path(spec_path).name, "what": "two populations at once, one per process", "K": K,
+            "compiled": compile_steps, "steps": steps, "seed_steps": seed_steps, "wall_s": round(wall, 2),
+            "seed_steps_per_s": round(seed_steps / wall, 1)}
+
+
+def _train_population_steps(spec_path: str, K: int, base: int, steps: int, compile_steps: bool) -> int:
+    torch.set_num_threads(1)
+    spec, cfg = _config(spec_path, steps, compile_steps)
+    return sum(r.steps for r in train_population(spec, cfg, list(range(base, base + K)), None))
+
+
 def _one_seed(spec_path: str, seed: int, steps: int) -> int:
     torch.set_num_threads(1)
     spec, cfg = _config(spec_path, steps, False)
@@ -77,12 +105,15 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also with the compiled circuit step")
     parser.add_argument("--baseline", action="store_true", help="also two processes of one seed each")
     parser.add_argument("--baseline-steps", type=int, default=60)
+    parser.add_argument("--parallel", type=int, default=1, choices=[1, 2],
+                        help="2: two populations at once, one per process")
     args = parser.parse_args()
     if args.baseline:
         print(json.dumps(baseline(args.spec, args.baseline_steps)), flush=True)
     for K in args.population:
         for compiled in ([False, True] if args.compile else [False]):
-            print(json.dumps(population(args.spec, K, args.steps, compiled)), flush=True)
+            run = parallel if args.parallel == 2 else population
+            print(json.dumps(run(args.spec, K, args.steps, compiled)), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Same 14 gates, same M, B and T, one process, one thread, the two measured in turn (A B A B ...) so a
 drifting machine affects both alike. A step is forward over T timesteps, the loss, backward and Adam;
-nramdsl's includes its training aids (per-coordinate gradient clamp, renormalisation, entropy). Prints one
-JSON line per configuration:
+nramdsl's is the step `nramdsl train` takes (a population of one: the stacked controller, per-member
+Adam) with its training aids (per-coordinate gradient clamp, renormalisation, entropy). Prints one JSON
+line per configuration:
 
     python benchmarks/bench_step.py                      # M = 16, 64, 128; eager and compiled
     python benchmarks/bench_step.py --memory 16 --no-compile
@@ -28,6 +29,8 @@ from plain_nram import PlainNRAM  # noqa: E402
 
 from nramdsl.lang.frontend import load_machine  # noqa: E402
 from nramdsl.machine.fuzzy import NRAM, ModelOptions  # noqa: E402
+from nramdsl.machine.stacked import StackedController  # noqa: E402
+from nramdsl.training.adam import MemberAdam  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,19 +40,21 @@ def measure(M: int, B: int, T: int, repeats: int, compiled: bool) -> dict:
     torch.manual_seed(0)
     ours = NRAM(spec, ModelOptions(grad_clamp=10.0))
     ours.compile_steps = compiled
+    stacked = StackedController([ours.controller])  # what training runs: a population of one
     plain = PlainNRAM()
-    opt_ours, opt_plain = torch.optim.Adam(ours.parameters(), 1e-3), torch.optim.Adam(plain.parameters(), 1e-3)
+    opt_ours, opt_plain = MemberAdam(list(stacked.parameters()), 1), torch.optim.Adam(plain.parameters(), 1e-3)
+    everyone = torch.ones(1, dtype=torch.bool)
     g = torch.Generator().manual_seed(0)
     memory = torch.randint(0, M, (B, M), generator=g)
     target = torch.randint(0, M, (B, M), generator=g)
     mask = torch.rand(B, M, generator=g) < 0.5
 
     def step_ours() -> None:
-        out = ours(memory, target, mask, timesteps=T)
+        out = ours.run(stacked.select(torch.arange(1)), memory, target, mask, dtype=torch.float32, timesteps=T)
         objective = out.loss - 0.01 * out.entropy
         opt_ours.zero_grad()
         objective.backward()
-        opt_ours.step()
+        opt_ours.step([1e-3], everyone)
 
     def step_plain() -> None:
         loss = plain(memory, target, mask, T)

@@ -125,8 +125,10 @@ def test_reproduce_scores_every_seed(spec_file: Path, tmp_path: Path, capsys: py
     access = next(line for line in lines if line.startswith("| access |"))
     cells = [c.strip() for c in access.strip("|").split("|")]
     reached = summary["reached"]
-    assert cells[1].startswith("len(A) ≤ 20") and cells[3] == "2"
-    assert cells[4:8] == [f"{reached[b]}/2" for b in ("train", "generalize", "discrete", "discrete_1000")]
+    assert cells[1].startswith("len(A) ≤ 20") and cells[3] == "1" and cells[4] == "2"  # population of one, 2 members
+    assert cells[5:9] == [f"{reached[b]}/2" for b in ("train", "generalize", "discrete", "discrete_1000")]
+    every = sum(all(s["bars"].values()) for s in summary["seeds"])
+    assert cells[9].startswith(f"{every}/2") and cells[10] == f"{every}/2"  # each seed is its own population
     assert any(line.startswith("| walkbst |") and "not run" in line for line in lines)
     assert any(line.startswith("- access: `nramdsl reproduce") for line in lines)
 

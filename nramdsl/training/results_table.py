@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import statistics
+import statistics  # noqa: F401  (its error is caught below)
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,35 @@ PAPER_TABLE1: dict[str, tuple[str, str, str, str]] = {
 
 BARS = ("train", "generalize", "discrete", "discrete_1000")
 HEADER = ("Task", "Paper: train complexity / train error / generalization / discretization",
-          "Here: M, T, train complexity", "Seeds", "train", "generalize (≤ 50)", "discrete = fuzzy",
-          "integer machine at 1,000", "Best train error", "Steps to every bar (seeds that got there)",
-          "Gave up", "Median wall per seed (s)", "Steps/s")
+          "Here: M, T, train complexity", "Population", "Members", "train", "generalize (≤ 50)", "discrete = fuzzy",
+          "integer machine at 1,000", "Every bar (independent members)", "Populations with a member at every bar",
+          "Best member: error at train / 2× / 3× / 50", "Best member: discretized error at 2×",
+          "Seed-steps per passing member", "Training s per passing member")
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
+def _best(seeds: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The member to show: one at every bar (the fewest steps), else the lowest training error."""
+    passing = [s for s in seeds if all(s["bars"].values())]
+    if passing:
+        return min(passing, key=lambda s: s["steps"])
+    trained = [s for s in seeds if s["train_error"] is not None]
+    return min(trained, key=lambda s: s["train_error"]) if trained else None
+
+
+def _errors(best: dict[str, Any] | None, train_complexity: int) -> tuple[str, str]:
+    if best is None:
+        return "–", "–"
+    by_c = {r["complexity"]: r for r in best["table"]}
+
+    def err(c: int, key: str = "error") -> str:
+        return _pct(by_c[c][key]) if c in by_c else "–"
+
+    fuzzy = " / ".join([_pct(best["train_error"]), err(2 * train_complexity), err(3 * train_complexity), err(50)])
+    return fuzzy, err(2 * train_complexity, "discrete_error")
 
 
 def _row(task: str, result: dict[str, Any] | None) -> list[str]:
@@ -36,15 +62,21 @@ def _row(task: str, result: dict[str, Any] | None) -> list[str]:
         return [task, paper, "not run"] + [""] * (len(HEADER) - 3)
     seeds = result["seeds"]
     n = result["seeds_tried"]
-    complexity = seeds[0]["table"][0]["complexity"] if seeds else "?"
-    best = result["best_train_error"]
-    winners = [str(s["steps"]) for s in seeds if all(s["bars"].values())] or ["–"]
-    gave_up = sum(1 for s in seeds if s.get("gave_up_at_step") is not None)
-    wall = statistics.median(s["wall_s"] for s in seeds) if seeds else 0.0
-    return [task, paper, f"{result['memory']}, {result['timesteps']}, {complexity}", str(n),
-            *(f"{result['reached'][b]}/{n}" for b in BARS),
-            "–" if best is None else f"{best:.1%}", ", ".join(winners), str(gave_up), f"{wall:.1f}",
-            str(result["mean_steps_per_s"])]
+    complexity = seeds[0]["table"][0]["complexity"] if seeds else 0
+    K = int(result.get("population", 1))
+    every = sum(1 for s in seeds if all(s["bars"].values()))
+    groups = [seeds[i : i + K] for i in range(0, len(seeds), K)]
+    pops = result.get("populations") or {"count": len(groups),
+                                         "passing": sum(1 for g in groups if any(all(s["bars"].values()) for s in g))}
+    compute = result.get("compute") or {}
+    steps = compute.get("seed_steps", sum(s["steps"] for s in seeds))
+    wall = compute.get("train_wall_s", sum(s["wall_s"] for s in seeds))
+    fuzzy, discrete = _errors(_best(seeds), complexity)
+    return [task, paper, f"{result['memory']}, {result['timesteps']}, {complexity}", str(K), str(n),
+            *(f"{result['reached'][b]}/{n}" for b in BARS), f"{every}/{n} ({every / max(n, 1):.1%})",
+            f"{pops['passing']}/{pops['count']}", fuzzy, discrete,
+            f"{round(steps / every):,}" if every else f"– ({steps:,} in all)",
+            f"{wall / every:,.0f}" if every else f"– ({wall:,.0f} in all)"]
 
 
 def results_table(folder: Path) -> str:

@@ -129,3 +129,21 @@ def test_a_search_on_a_ray_cluster_survives_a_lost_worker(spec_file: Path, tmp_p
     assert before and after[: len(before)] == before
     assert steps_logged(tmp_path / "ray" / "runs" / "access-access-p2-s0") == \
         steps_logged(tmp_path / "local" / "runs" / "access-access-p2-s0")
+
+
+def _member(seed: int, steps: int, wall: float, passes: bool) -> dict:
+    bars = dict.fromkeys(("train", "generalize", "discrete", "discrete_1000"), passes)
+    return {"seed": seed, "steps": steps, "wall_s": wall, "bars": bars}
+
+
+def test_first_passes_count_what_each_population_trained_until_its_first_passing_member() -> None:
+    from nramdsl.training.results_table import first_passes
+
+    # population 0: seed 2 passes at step 300 (seed 1 passes later), seed 0 gave up at 120, seed 3 ran on
+    pop0 = [_member(0, 120, 5.0, False), _member(1, 900, 40.0, True), _member(2, 300, 14.0, True),
+            _member(3, 1500, 60.0, False)]
+    pop1 = [_member(s, 1500, 60.0, False) for s in range(4, 8)]
+    assert first_passes(pop0 + pop1, 4) == [{"seed": 2, "seed_steps": 120 + 300 + 300 + 300, "wall_s": 14.0}, None]
+    # one seed at a time: everything trained up to and including the first seed that passes, in seed order
+    assert first_passes(pop0, 1) == [{"seed": 1, "seed_steps": 1020, "wall_s": 45.0}]
+    assert first_passes(pop1, 1) == [None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import statistics  # noqa: F401  (its error is caught below)
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,44 @@ HEADER = ("Task", "Paper: train complexity / train error / generalization / disc
           "Here: M, T, train complexity", "Population", "Members", "train", "generalize (≤ 50)", "discrete = fuzzy",
           "integer machine at 1,000", "Every bar (independent members)", "Populations with a member at every bar",
           "Best member: error at train / 2× / 3× / 50", "Best member: discretized error at 2×",
-          "Seed-steps per passing member", "Training s per passing member")
+          "Seed-steps per passing member", "Training s per passing member",
+          "To the first passing member: seed-steps / training s")
+
+
+def first_passes(seeds: list[dict[str, Any]], population: int) -> list[dict[str, Any] | None]:
+    """Per population, what it cost to reach its first member at every bar: that member's seed, the seed-steps
+    trained by then and the training wall seconds by then (None where no member passed).
+
+    A population's members step in lockstep, so when a member stops at step s every member has trained
+    min(its own steps, s). Seeds trained one at a time (population 1) count as one sequence in seed order,
+    as one `reproduce --jobs 1` trains them: the steps and wall seconds of every seed up to the first that passes."""
+    if population <= 1:
+        steps = wall = 0.0
+        for s in seeds:
+            steps, wall = steps + s["steps"], wall + s["wall_s"]
+            if all(s["bars"].values()):
+                return [{"seed": s["seed"], "seed_steps": int(steps), "wall_s": round(wall, 1)}]
+        return [None]
+    out: list[dict[str, Any] | None] = []
+    for i in range(0, len(seeds), population):
+        group = seeds[i : i + population]
+        passing = [s for s in group if all(s["bars"].values())]
+        if not passing:
+            out.append(None)
+            continue
+        first = min(passing, key=lambda s: (s["steps"], s["wall_s"]))
+        out.append({"seed": first["seed"], "seed_steps": sum(min(s["steps"], first["steps"]) for s in group),
+                    "wall_s": first["wall_s"]})
+    return out
+
+
+def _first(seeds: list[dict[str, Any]], population: int) -> str:
+    found = [f for f in first_passes(seeds, population) if f is not None]
+    if not found:
+        return "–"
+    steps = statistics.median(f["seed_steps"] for f in found)
+    wall = statistics.median(f["wall_s"] for f in found)
+    return f"{steps:,.0f} / {wall:,.0f} s" + (f" (median of {len(found)})" if len(found) > 1 else "")
 
 
 def _pct(x: float | None) -> str:
@@ -76,7 +113,7 @@ def _row(task: str, result: dict[str, Any] | None) -> list[str]:
             *(f"{result['reached'][b]}/{n}" for b in BARS), f"{every}/{n} ({every / max(n, 1):.1%})",
             f"{pops['passing']}/{pops['count']}", fuzzy, discrete,
             f"{round(steps / every):,}" if every else f"– ({steps:,} in all)",
-            f"{wall / every:,.0f}" if every else f"– ({wall:,.0f} in all)"]
+            f"{wall / every:,.0f}" if every else f"– ({wall:,.0f} in all)", _first(seeds, K)]
 
 
 def results_table(folder: Path) -> str:

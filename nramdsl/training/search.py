@@ -39,6 +39,7 @@ from nramdsl.lang.tabulate import tabulate
 from nramdsl.training.config import TrainConfig
 from nramdsl.training.evaluate import BIG, GeneralizationReport, generalization_many
 from nramdsl.training.loop import TrainResult, train_population
+from nramdsl.training.results_table import first_passes
 from nramdsl.training.rundir import RunDir
 from nramdsl.training.setup import plan
 
@@ -244,6 +245,7 @@ def summarize(task: str, spec: MachineSpec, cfg: TrainConfig, seeds: list[dict[s
                     "eval_wall_s": round(sum(s.get("eval_s", 0.0) for s in seeds), 1),
                     "seed_steps_per_passing": round(seed_steps / len(passing)) if passing else None,
                     "train_wall_s_per_passing": round(wall / len(passing), 1) if passing else None},
+        "first_pass": first_passes(seeds, population),
         "best_train_error": min((s["train_error"] for s in seeds if s["train_error"] is not None), default=None),
         "mean_steps_per_s": round(sum(s["steps_per_s"] for s in seeds) / max(len(seeds), 1), 2),
         "seeds": seeds,

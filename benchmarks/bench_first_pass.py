@@ -2,7 +2,7 @@
 and one seed per process, two processes at once (what `nramdsl reproduce --jobs 2` does).
 
 A member is a candidate once it stops on its probes (two error-free probes at twice the training size, the
-preset's rule); it is scored at once against the four bars (`nramdsl.training.search`), and the first that
+preset's rule); it is scored at once against the four bars (`nramdsl.training.unit`), and the first that
 passes ends the measurement. Reports wall seconds and seed-steps (training steps summed over every seed or
 member trained so far) to that moment. One thread per process. One JSON line per mode:
 
@@ -26,7 +26,7 @@ from nramdsl.lang.frontend import load_machine
 from nramdsl.training.evaluate import generalization
 from nramdsl.training.loop import Driver
 from nramdsl.training.population import Population
-from nramdsl.training.search import member_row
+from nramdsl.training.unit import member_row
 from nramdsl.training.setup import Job, configure, plan
 
 

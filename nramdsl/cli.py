@@ -343,6 +343,7 @@ def _interrupted(args: argparse.Namespace, run: Any, stop: Any) -> int:
 def _train_population(args: argparse.Namespace, job: Any, origin: SpecRef) -> int:
     from tabulate import tabulate
 
+    from nramdsl.training.interrupt import TrainingInterrupted
     from nramdsl.training.loop import MEMBERS, train_population
     from nramdsl.training.rundir import RunDir
 
@@ -375,7 +376,7 @@ def _score_members(job: Any, results: list[Any], examples: int) -> None:
     from tabulate import tabulate
 
     from nramdsl.training.evaluate import generalization_many
-    from nramdsl.training.search import BARS, member_row
+    from nramdsl.training.unit import BARS, member_row
 
     print(f"\nscoring the {len(results)} members that solved the training task ({examples} test cases a row, "
           f"as nramdsl reproduce does)", file=sys.stderr)

@@ -218,7 +218,7 @@ def test_a_larger_budget_resumes_the_runs_that_used_theirs_and_reuses_the_rest(s
 
 
 def test_machine_fingerprint_ignores_paths_and_comments_but_not_the_machine(tmp_path: Path) -> None:
-    from nramdsl.training.search import machine_fingerprint
+    from nramdsl.training.unit import machine_fingerprint
     from nramdsl.lang.frontend import load_machine
 
     (tmp_path / "a").mkdir()

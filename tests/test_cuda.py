@@ -26,7 +26,7 @@ from nramdsl.testing import paper_gates
 from nramdsl.training.loop import load_run, train
 from nramdsl.training.config import TrainConfig
 from test_kernels import random_dists
-from test_model import EXAMPLES, example_machines, machine, random_choices
+from test_model import example_machines, machine, random_choices
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -6,7 +6,6 @@ tolerance), and a population of one against a plain training loop written here w
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -247,7 +246,7 @@ def test_population_based_training_copies_the_best_and_records_the_lineage(tiny,
 def test_train_population_scores_the_members_that_solved(tiny, capsys: pytest.CaptureFixture[str]) -> None:
     """`nramdsl train --population K` ends with the four bars of every member that solved its task."""
     from nramdsl.cli import _score_members
-    from nramdsl.training.search import BARS
+    from nramdsl.training.unit import BARS
     from nramdsl.training.setup import plan
 
     cfg = settings(tiny, steps=3, **{"stop.probe_every": 0})

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import shlex
 import signal
@@ -118,20 +117,24 @@ def test_sigkill_at_random_points_then_resume_is_an_uninterrupted_run(reference:
     print(f"a kill landed inside a checkpoint write: {killed_in_write}")
 
 
-def test_ctrl_c_saves_exits_130_and_says_how_to_go_on(reference: Path, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    run = tmp_path / "run"
-    proc = _start(run, resume=False)
+def _ctrl_c(proc: subprocess.Popen[bytes], run: Path) -> tuple[int, str, list[str]]:
+    """Ctrl-C once the run has a checkpoint: it must exit 130 without a traceback; returns the step it says it
+    stopped at, its message and the command it printed."""
     assert _wait_for(proc, lambda: (run / "checkpoint.pt").exists() and _lines(run) >= 7)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=WAIT)
     text = err.decode()
     assert proc.returncode == 130 and "Traceback" not in text, text
     head, command = text.strip().splitlines()[-2:]
-    step = int(head.split("interrupted at step ")[1].split(":")[0])
+    return int(head.split("interrupted at step ")[1].split(":")[0]), head, shlex.split(command)
+
+
+def test_ctrl_c_saves_exits_130_and_says_how_to_go_on(reference: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    step, head, words = _ctrl_c(_start(run, resume=False), run)
     assert head == f"interrupted at step {step}: saved {run / 'checkpoint.pt'}; go on with:"
     assert load_checkpoint(run / "checkpoint.pt")["members"][0]["counters"]["step"] == step  # saved where it stopped
-    words = shlex.split(command)
     assert words[0] == "nramdsl" and words[-1] == "--resume"
     assert main(words[1:]) == 0  # the command it printed
     _assert_same_run(run, reference)
@@ -162,3 +165,13 @@ def test_the_cli_says_why_a_diverged_run_stopped(tmp_path: Path, capsys: pytest.
     out = capsys.readouterr().out
     assert ("gave up at step 3: updates kept failing (non-finite loss, gradients or weights) through 3 rollbacks "
             "in a row (max_rollbacks); the weights are the last finite ones; try a smaller lr") in out
+
+
+def test_ctrl_c_saves_a_population_too(tmp_path: Path) -> None:
+    run = tmp_path / "pop"
+    argv = [sys.executable, "-m", "nramdsl", *_argv(run), "--population", "2"]
+    step, _, words = _ctrl_c(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), run)
+    assert [m["counters"]["step"] for m in load_checkpoint(run / "checkpoint.pt")["members"]] == [step, step]
+    assert "--population" in words and words[-1] == "--resume"
+    assert main(words[1:]) == 0
+    assert [m["counters"]["step"] for m in load_checkpoint(run / "checkpoint.pt")["members"]] == [240, 240]

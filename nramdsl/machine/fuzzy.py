@@ -32,7 +32,7 @@ from nramdsl.kernels.select import select_kernel
 from nramdsl.lang.spec import READ, WRITE, MachineSpec
 from nramdsl.lang.tabulate import tabulate
 from nramdsl.machine.controller import Controller, State
-from nramdsl.machine.options import LossKind, ModelOptions, Readout
+from nramdsl.machine.options import ModelOptions, Readout
 from nramdsl.machine.stacked import BoundController
 from nramdsl.machine.program import Program
 from nramdsl.machine.weights import load_program

@@ -64,7 +64,7 @@ def _unit_task(origin: dict[str, Any], settings: dict[str, Any], seeds: list[int
 
     from nramdsl.lang.frontend import load_ref
     from nramdsl.training.rundir import RunDir
-    from nramdsl.training.search import Unit, train_unit
+    from nramdsl.training.unit import Unit, train_unit
 
     torch.set_num_threads(1)
     run = RunDir(run_path)

@@ -21,11 +21,8 @@ larger budget would be, and a unit with a member that used its whole budget is r
 
 from __future__ import annotations
 
-import hashlib
-import json
 import multiprocessing
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,94 +32,9 @@ import torch
 
 from nramdsl.lang.frontend import load_ref
 from nramdsl.lang.spec import MachineSpec, SpecRef
-from nramdsl.lang.tabulate import tabulate
 from nramdsl.training.config import TrainConfig
-from nramdsl.training.evaluate import BIG, GeneralizationReport, generalization_many
-from nramdsl.training.loop import TrainResult, train_population
 from nramdsl.training.results_table import first_passes
-from nramdsl.training.rundir import RunDir
-from nramdsl.training.setup import plan
-
-BARS = ("train", "generalize", "discrete", "discrete_1000")
-
-
-@dataclass(frozen=True)
-class Unit:
-    """Seeds trained together (one, or a population) and their run directory."""
-
-    seeds: tuple[int, ...]
-    run: RunDir
-
-
-def units(spec: MachineSpec, task: str, seeds: list[int], runs: Path, population: int) -> list[Unit]:
-    out = []
-    for i in range(0, len(seeds), population):
-        chunk = tuple(seeds[i : i + population])
-        run = (RunDir.default(runs, spec.name, task, chunk[0]) if len(chunk) == 1 and population == 1
-               else RunDir.population_default(runs, spec.name, task, len(chunk), chunk[0]))
-        out.append(Unit(chunk, run))
-    return out
-
-
-def member_row(result: TrainResult, report: GeneralizationReport) -> dict[str, Any]:
-    """One seed's row of the results: its training and its scores against the four bars."""
-    big = [r for r in report.rows if r.complexity == BIG]
-    wall = result.wall  # training time, summed over resumes
-    return {
-        "seed": result.seed,
-        "steps": result.steps,
-        "wall_s": round(wall, 1),
-        "steps_per_s": round(result.steps / max(wall, 1e-9), 2),
-        "solved_at_step": result.solved_at,
-        "gave_up_at_step": result.gave_up_at,
-        "skipped": result.skipped,
-        "bars": {
-            "train": report.train_row.error == 0,
-            "generalize": report.perfect(),
-            "discrete": report.discrete_perfect(),
-            "discrete_1000": bool(big) and big[0].discrete_error == 0,
-        },
-        "train_error": report.train_row.error,
-        "table": [r.as_dict() for r in report.rows],
-    }
-
-
-def train_unit(spec: MachineSpec, cfg: TrainConfig, unit: Unit, origin: SpecRef | None, progress: bool = False,
-               resume: bool = False) -> list[dict[str, Any]]:
-    """Train a unit, score every member (their fuzzy runs batched), and leave result.json behind."""
-    unit.run.clear_result()  # the run directory is about to be rewritten
-    job = plan(spec, cfg)
-    results = train_population(spec, cfg, list(unit.seeds), unit.run.path, resume=resume, progress=progress,
-                               origin=origin)
-    t0 = time.perf_counter()
-    reports = generalization_many([r.model for r in results], job.task, spec, job.complexity, readout=cfg.readout)
-    rows = [member_row(r, rep) for r, rep in zip(results, reports)]
-    for row in rows:
-        row["eval_s"] = round((time.perf_counter() - t0) / len(rows), 1)
-    unit.run.write_result({"key": unit_key(spec, cfg, unit), "rows": rows})
-    return rows
-
-
-def machine_fingerprint(spec: MachineSpec) -> str:
-    """A hash of what a trained controller depends on: sizes, circuit, controller, halting, what `write`
-    returns and every gate's table at M. Not file names or source positions: the same machine loaded
-    through another path (a worker gets an absolute one) or with other comments hashes the same."""
-    shape = {"registers": spec.registers, "memory": spec.memory, "timesteps": spec.timesteps,
-             "circuit": list(spec.circuit), "controller": [spec.controller.kind, spec.controller.hidden],
-             "halt": spec.halt, "write_returns": spec.write_returns}
-    h = hashlib.sha256(json.dumps(shape, sort_keys=True).encode())
-    for name in spec.circuit:
-        gate = spec.gates[name]
-        h.update(f"{name}:{gate.builtin}:{gate.arity};".encode())
-        if not gate.builtin:
-            h.update(tabulate(gate, spec.memory).tobytes())
-    return h.hexdigest()
-
-
-def unit_key(spec: MachineSpec, cfg: TrainConfig, unit: Unit) -> dict[str, Any]:
-    settings = {k: v for k, v in cfg.settings().items() if k != "seed"}
-    return {"config": settings, "machine": machine_fingerprint(spec), "seeds": list(unit.seeds)}
-
+from nramdsl.training.unit import BARS, Unit, machine_fingerprint, train_unit, units
 
 @dataclass(frozen=True)
 class Saved:

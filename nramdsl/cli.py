@@ -622,6 +622,30 @@ def _run_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _curves_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", type=Path, help="a run directory written by `nramdsl train` (a population's too)")
+    p.add_argument("--plot", metavar="FILE.png", type=Path,
+                   help="also draw each member's training error and curriculum level (needs nramdsl[plot])")
+
+
+def _run_curves(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from nramdsl.programs.curves import curves_table, plot_curves, read_curves
+
+    if args.plot is not None:
+        from nramdsl.programs.plot import require_matplotlib
+
+        require_matplotlib()
+    curves = read_curves(args.run)
+    print(tabulate(curves_table(curves), headers=["seed", "last step", "level", "best error", "last error", "PBT copies"],
+                   tablefmt="simple", disable_numparse=True))
+    if args.plot is not None:
+        plot_curves(curves, args.plot, f"{args.run.name}: {len(curves)} member(s)")
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
 SUBCOMMANDS: list[Subcommand] = [
     Subcommand("check", "parse and validate a spec (all machines and gate sets)", _check_arguments, _run_check),
     Subcommand("compile", "resolve one machine and emit its circuit", _compile_arguments, _run_compile),
@@ -634,6 +658,8 @@ SUBCOMMANDS: list[Subcommand] = [
     Subcommand("run", "run a machine with a table controller on its task on the integer machine", _run_arguments,
                _run_run),
     Subcommand("trace", "one test case of a trained run, step by step (and --plot)", _trace_arguments, _run_trace),
+    Subcommand("curves", "a run's learning curves per member: error, level, PBT copies (and --plot)", _curves_arguments,
+               _run_curves),
 ]
 TRAINING_COMMANDS = ("train", "reproduce")  # their help lists every training setting
 

@@ -1,0 +1,70 @@
+"""`nramdsl curves`: a run's learning curves read back from its metrics, checked against the rows training
+logged, PBT copies included; the plot is a real PNG; a bad metrics file is one located error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nramdsl.cli import main
+from nramdsl.lang.frontend import machine_from_text
+from nramdsl.programs.curves import read_curves
+from nramdsl.training.loop import train_population
+from nramdsl.training.setup import configure
+
+TINY = (Path(__file__).parent / "specs" / "tiny.nram").read_text()
+
+
+@pytest.fixture(scope="module")
+def pbt_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    spec = machine_from_text(TINY, "tiny.nram")
+    cfg = configure(spec, {"steps": 12, "batch": 4, "log_every": 1, "complexity": 3, "stop.probe_every": 0,
+                           "pbt.every": 4, "pbt.quantile": 0.5})
+    run = tmp_path_factory.mktemp("curves") / "run"
+    rows: list[dict] = []
+    train_population(spec, cfg, [5, 6, 7, 8], run, on_log=rows.append)
+    return run, rows
+
+
+def test_curves_are_the_logged_rows_with_each_copy_named_by_seed(pbt_run: tuple[Path, list[dict]]) -> None:
+    run, rows = pbt_run
+    curves = read_curves(run)
+    assert [c.seed for c in curves] == [5, 6, 7, 8]
+    for k, curve in enumerate(curves):
+        mine = [r for r in rows if r.get("member") == k and "pbt" not in r]
+        assert curve.steps == [r["step"] for r in mine] and curve.levels == [r["level"] for r in mine]
+        assert curve.errors == pytest.approx([r["train_error"] for r in mine])
+        assert curve.copies == [(r["step"], r["pbt"]["copied"]) for r in rows if r.get("member") == k and "pbt" in r]
+        assert all(source in {5, 6, 7, 8} - {curve.seed} for _, source in curve.copies)  # seeds, never itself
+    assert sum(len(c.copies) for c in curves) == 4  # two rounds, half of four members each
+
+
+def test_cli_prints_a_row_per_member_and_draws_a_png(pbt_run: tuple[Path, list[dict]], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    from matplotlib.image import imread
+
+    run, _ = pbt_run
+    png = tmp_path / "curves.png"
+    assert main(["curves", str(run), "--plot", str(png)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["seed", "last", "step"] and [line.split()[0] for line in lines[2:]] == ["5", "6", "7", "8"]
+    assert all(line.split()[1] == "12" for line in lines[2:])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = imread(png)
+    assert image.shape[0] > 500 and image[..., :3].std() > 0.1  # drawn, not blank
+
+
+def test_a_bad_metrics_file_is_one_located_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    assert main(["curves", str(run)]) == 1
+    assert "has no metrics.jsonl" in capsys.readouterr().err
+    (run / "metrics.jsonl").write_text('{"step": 1, "train_error": 0.5, "level": 1}\n[1, 2]\n')
+    assert main(["curves", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert f"{run / 'metrics.jsonl'}:2:1: error: not a metrics line" in err and "Traceback" not in err
+    (run / "metrics.jsonl").write_text('{"step": 1, "train_error": "x", "level": 1}\n')
+    assert main(["curves", str(run)]) == 1
+    assert "holds no training rows yet" in capsys.readouterr().err

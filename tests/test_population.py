@@ -266,3 +266,19 @@ def test_a_run_that_stops_between_log_lines_still_logs_its_last_step(tiny, monke
     rows: list[dict] = []
     result = train(tiny, cfg, None, on_log=rows.append)
     assert result.steps == 6 and [r["step"] for r in rows] == [4, 6]
+
+
+def test_pbt_ranks_by_level_then_probe_then_training_error() -> None:
+    from types import SimpleNamespace
+
+    from nramdsl.training.pbt import rank
+
+    def member(name: str, level: int, probe: float | None, errors: list[float]) -> SimpleNamespace:
+        return SimpleNamespace(name=name, curriculum=SimpleNamespace(level=level),
+                               progress=SimpleNamespace(probe_error=probe), errors=errors)
+
+    members = [member("exact here, wrong at 2x", 7, 0.06, [0.0, 0.0]), member("lower level", 6, None, [0.0]),
+               member("general, noisier", 7, 0.01, [0.2, 0.1]), member("not probed yet", 7, None, [0.0]),
+               member("nan", 7, 0.01, [float("nan")])]
+    assert [m.name for m in rank(members)] == ["general, noisier", "nan", "exact here, wrong at 2x",
+                                               "not probed yet", "lower level"]

@@ -1,7 +1,8 @@
 """Population-based training (Jaderberg et al. 2017): the bottom of a population copies the top, then explores.
 
 Every `pbt.every` steps (`nramdsl.training.config.PBTSettings`), the members still training are ranked by
-curriculum level (higher first), then by their mean training error since the last round (lower first).
+curriculum level (higher first), then by the error of their last probe at twice the training size, then by
+their mean training error since the last round (lower first).
 Each member of the bottom quantile copies a random member of the top quantile: its weights, its optimizer
 state, its curriculum and its phase (exploit). It keeps its own seed, generators and step count, so it
 explores a new example and noise stream from there. Then each of its `EXPLORED` settings is multiplied by
@@ -23,11 +24,21 @@ NOISE_ETAS = (0.0, 0.01, 0.3, 1.0)
 
 
 def rank(members: list[Any]) -> list[Any]:
-    """Best first: curriculum level, then mean error since the last round (nan ranks last)."""
+    """Best first: curriculum level, then the last probe's error at twice the training size, then the mean
+    training error since the last round (nan ranks last).
 
-    def key(m: Any) -> tuple[int, float]:
+    The probe comes before the training error because a member solves its task only when its probes are
+    error-free (`stop.on_probe`): ranked by training error alone, a member that is exact at the training
+    size but wrong at twice it wins every round, and the population fills with such members (Copy, 32
+    members, PBT every 100 steps, ranked without the probe: at step 970 the 27 members still training were
+    all exact at the training size and 5-8 % wrong at twice it, 26 of them through copies). A member not
+    yet probed ranks after every probed one of its level."""
+
+    def key(m: Any) -> tuple[int, float, float]:
         err = sum(m.errors) / len(m.errors) if m.errors else math.inf
-        return (-m.curriculum.level, err if err == err else math.inf)
+        probe = m.progress.probe_error
+        return (-m.curriculum.level, math.inf if probe is None or probe != probe else probe,
+                err if err == err else math.inf)
 
     return sorted(members, key=key)
 

@@ -112,6 +112,8 @@ def test_settings_errors_are_reported_together() -> None:
     assert coerce_settings({"steps": "300", "curriculum": "off", "lr": 1}) == {"steps": 300, "curriculum": False, "lr": 1.0}
     with pytest.raises(NramError, match="unknown train setting 'noise_eta' \\(did you mean 'noise.eta'\\?\\)"):
         coerce_settings({"noise_eta": 0.3})
+    with pytest.raises(NramError, match="train setting 'memory_fit' was retired: only the stretch phase fits memory"):
+        coerce_settings({"memory_fit": True})
 
 
 def test_training_reduces_the_error_and_the_run_reloads(spec, tmp_path: Path) -> None:

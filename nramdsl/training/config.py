@@ -319,7 +319,22 @@ def _convert(value: Any, setting: Setting) -> Any:
     return str(value)
 
 
+# Settings removed when the code was reorganised (docs/training.md, "Renamed and retired settings"): naming
+# one says what took its place instead of only that it is unknown.
+RETIRED: dict[str, str] = {
+    "sharpen_after": "sharpening starts with the stretch phase (stretch.after)",
+    "sharpen_attention": "attention is always sharpened while sharpening (stretch.sharpen)",
+    "probe_examples": "a probe always uses 32 test cases",
+    "probe_discrete": "a probe always runs the discretized model",
+    "memory_fit": "only the stretch phase fits memory (stretch.memory)",
+    "straight_through": "NRAM.forward(..., straight_through=True) remains for Python callers",
+    "stop_after_zero": "stop.on_probe ends a solved run",
+}
+
+
 def _unknown(key: str, where: str) -> str:
+    if key in RETIRED:
+        return f"{where} setting '{key}' was retired: {RETIRED[key]}; `nramdsl train --help` lists the settings"
     close = difflib.get_close_matches(key, list(SETTINGS), n=1, cutoff=0.6)
     if not close:  # a name from before the settings were grouped: `noise_eta` is `noise.eta`
         close = difflib.get_close_matches(key.replace("_", ".", 1), list(SETTINGS), n=1, cutoff=0.8)

@@ -118,7 +118,9 @@ def test_reproduce_scores_every_seed(spec_file: Path, tmp_path: Path, capsys: py
         assert seed["steps"] == 4 and seed["steps_per_s"] > 0
     assert (tmp_path / "runs" / "access-access-s1" / "checkpoint.pt").exists()
 
-    # `nramdsl results` renders the JSON as the README table, beside the paper's row
+    # `nramdsl results` renders the JSON as the README table, beside the paper's row (found by the task
+    # inside, so a file named after its search sits beside it too)
+    (tmp_path / "results" / "access-again.json").write_text((tmp_path / "results" / "access.json").read_text())
     capsys.readouterr()
     assert main(["results", "--results", str(tmp_path / "results")]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -130,6 +132,7 @@ def test_reproduce_scores_every_seed(spec_file: Path, tmp_path: Path, capsys: py
     every = sum(all(s["bars"].values()) for s in summary["seeds"])
     assert cells[9].startswith(f"{every}/2") and cells[10] == f"{every}/2"  # each seed is its own population
     assert any(line.startswith("| walkbst |") and "not run" in line for line in lines)
+    assert any(line.startswith("| access-again | len(A) ≤ 20 /") for line in lines)
     assert any(line.startswith("- access: `nramdsl reproduce") for line in lines)
 
 

@@ -94,7 +94,8 @@ def _errors(best: dict[str, Any] | None, train_complexity: int) -> tuple[str, st
 
 
 def _row(task: str, result: dict[str, Any] | None) -> list[str]:
-    paper = " / ".join(PAPER_TABLE1.get(task, ("–",) * 4))
+    # a file named after its search (copy-p64.json) still sits beside its task's paper row
+    paper = " / ".join(PAPER_TABLE1.get(result.get("task", task) if isinstance(result, dict) else task, ("–",) * 4))
     if result is None:
         return [task, paper, "not run"] + [""] * (len(HEADER) - 3)
     seeds = result["seeds"]

@@ -9,6 +9,7 @@ Prints one JSON line per configuration:
     python benchmarks/bench_population.py --spec examples/copy.nram --population 1 8 32 128
     python benchmarks/bench_population.py --spec examples/swap.nram --population 64 --compile
 
+`--device cuda` trains each population on the GPU (the GPU sweep of `benchmarks/gpu_check.sh`).
 `--baseline` adds the two-processes-of-one-seed figure (seeds 0 and 1 side by side, `--baseline-steps`).
 `--parallel 2` runs two populations of K at once, one per core (what `reproduce --population K --jobs 2`
 does), and reports their seed-steps per second together.
@@ -19,12 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 
+from nramdsl.errors import NramError
 from nramdsl.lang.frontend import load_machine
 from nramdsl.training.loop import train, train_population
 from nramdsl.training.setup import configure
@@ -33,22 +36,25 @@ FIXED = {"curriculum": False, "stop.probe_every": 0, "stretch.after": 0, "stop.g
          "stop.solve_within": 0, "log_every": 10**9, "checkpoint_every": 10**9}
 
 
-def _config(spec_path: str, steps: int, compile_steps: bool):  # type: ignore[no-untyped-def]
+def _config(spec_path: str, steps: int, compile_steps: bool, device: str = "cpu"):  # type: ignore[no-untyped-def]
     spec = load_machine(spec_path)
-    return spec, configure(spec, {**FIXED, "steps": steps, "compile": compile_steps})
+    return spec, configure(spec, {**FIXED, "steps": steps, "compile": compile_steps, "device": device})
 
 
-def population(spec_path: str, K: int, steps: int, compile_steps: bool) -> dict:
+def population(spec_path: str, K: int, steps: int, compile_steps: bool, device: str = "cpu") -> dict:
     torch.set_num_threads(1)
-    spec, cfg = _config(spec_path, steps, compile_steps)
+    spec, cfg = _config(spec_path, steps, compile_steps, device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     t0 = time.perf_counter()
     train_population(spec, cfg.replace(steps=1), list(range(K)), None)  # warm-up (and compilation)
+    sync()
     warmup = time.perf_counter() - t0
     t0 = time.perf_counter()
     results = train_population(spec, cfg, list(range(K)), None)
+    sync()
     wall = time.perf_counter() - t0
     seed_steps = sum(r.steps for r in results)
-    return {"spec": Path(spec_path).name, "what": "population", "K": K, "compiled": compile_steps,
+    return {"spec": Path(spec_path).name, "what": "population", "device": device, "K": K, "compiled": compile_steps,
             "steps": steps, "seed_steps": seed_steps, "wall_s": round(wall, 2),
             "seed_steps_per_s": round(seed_steps / wall, 1), "warmup_s": round(warmup, 1)}
 
@@ -107,14 +113,22 @@ def main() -> None:
     parser.add_argument("--baseline-steps", type=int, default=60)
     parser.add_argument("--parallel", type=int, default=1, choices=[1, 2],
                         help="2: two populations at once, one per process")
+    parser.add_argument("--device", default="cpu", help="where the population trains, e.g. cuda (one population "
+                        "per K; --parallel and --baseline are CPU comparisons)")
     args = parser.parse_args()
+    if args.device != "cpu" and (args.parallel == 2 or args.baseline):
+        parser.error("--device is for one population per K; --parallel and --baseline compare CPU processes")
     if args.baseline:
         print(json.dumps(baseline(args.spec, args.baseline_steps)), flush=True)
     for K in args.population:
         for compiled in ([False, True] if args.compile else [False]):
-            run = parallel if args.parallel == 2 else population
-            print(json.dumps(run(args.spec, K, args.steps, compiled)), flush=True)
+            row = (parallel(args.spec, K, args.steps, compiled) if args.parallel == 2
+                   else population(args.spec, K, args.steps, compiled, args.device))
+            print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except NramError as exc:  # e.g. --device cuda on a machine without one
+        sys.exit(exc.format())

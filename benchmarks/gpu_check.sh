@@ -7,6 +7,7 @@
 #   cuda_tests.log          pytest tests/test_cuda.py (CUDA against the CPU and the integer machine)
 #   bench_machine_*.jsonl   benchmarks/bench_machine.py on cuda and on cpu (ms per timestep, fwd+bwd)
 #   bench_train.jsonl       benchmarks/bench_train.py: training steps/s and examples/s per device and batch
+#   bench_population.jsonl  benchmarks/bench_population.py --device cuda: seed-steps/s of populations up to 4,096
 set -uo pipefail
 out=${1:-gpu-check}
 mkdir -p "$out"
@@ -29,3 +30,7 @@ for spec in copy swap listk; do
   "$py" benchmarks/bench_train.py --spec "examples/$spec.nram" --devices cuda --batch 32 256 2048 --steps 20
   "$py" benchmarks/bench_train.py --spec "examples/$spec.nram" --devices cpu --batch 32 256 --steps 10 --threads 1
 done | tee "$out/bench_train.jsonl"
+
+for spec in copy swap; do
+  "$py" benchmarks/bench_population.py --spec "examples/$spec.nram" --device cuda --population 1 64 256 1024 4096 --steps 10
+done | tee "$out/bench_population.jsonl"

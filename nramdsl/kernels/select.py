@@ -75,7 +75,8 @@ class KernelChoice:
         return self.mapping is not None and len(set(self.mapping)) == len(self.mapping)
 
     def describe(self) -> str:
-        x = _ARG_NAMES[self.arg] if self.arg is not None else "a"
+        # a gate may take more arguments than there are letters: name the rest by position
+        x = "a" if self.arg is None else _ARG_NAMES[self.arg] if self.arg < len(_ARG_NAMES) else f"arg{self.arg + 1}"
         off = f" + {self.k}" if self.k else ""
         method = "FFT" if self.fft else "direct, index-table scatter-add"
         if self.kind == "constant":

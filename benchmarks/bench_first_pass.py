@@ -26,13 +26,14 @@ from nramdsl.lang.frontend import load_machine
 from nramdsl.training.evaluate import generalization
 from nramdsl.training.loop import Driver
 from nramdsl.training.population import Population
+from nramdsl.training.results_table import passes
 from nramdsl.training.unit import member_row
 from nramdsl.training.setup import Job, configure, plan
 
 
 def _passes(job: Job, model: Any, result: Any) -> bool:
     report = generalization(model, job.task, job.spec, job.complexity, readout=job.config.readout)
-    return all(member_row(result, report)["bars"].values())
+    return passes(member_row(result, report))
 
 
 def population(spec_path: str, K: int, base: int, options: dict[str, Any], budget_s: float) -> dict[str, Any]:

@@ -59,17 +59,11 @@ def population(spec_path: str, K: int, steps: int, compile_steps: bool, device: 
             "seed_steps_per_s": round(seed_steps / wall, 1), "warmup_s": round(warmup, 1)}
 
 
-def _population_job(spec_path: str, K: int, base: int, steps: int, compile_steps: bool) -> int:
-    torch.set_num_threads(1)
-    spec, cfg = _config(spec_path, steps, compile_steps)
-    train_population(spec, cfg.replace(steps=1), list(range(base, base + K)), None)  # compile outside the clock
-    return 0
-
-
 def parallel(spec_path: str, K: int, steps: int, compile_steps: bool) -> dict:
     """Two populations of K at once, each in its own process (`reproduce --population K --jobs 2`)."""
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(_population_job, [spec_path] * 2, [K, K], [0, K], [1, 1], [compile_steps] * 2))  # warm-up
+        # one step each first: warm-up (and compilation) outside the clock
+        list(pool.map(_train_population_steps, [spec_path] * 2, [K, K], [0, K], [1, 1], [compile_steps] * 2))
         t0 = time.perf_counter()
         seed_steps = sum(pool.map(_train_population_steps, [spec_path] * 2, [K, K], [0, K], [steps, steps],
                                   [compile_steps] * 2))

@@ -32,6 +32,21 @@ HEADER = ("Task", "Paper: train complexity / train error / generalization / disc
           "To the first passing member: seed-steps / training s")
 
 
+def passes(row: dict[str, Any]) -> bool:
+    """A member's row (`member_row`) at every bar."""
+    return all(row["bars"].values())
+
+
+def population_groups(seeds: list[dict[str, Any]], population: int) -> list[list[dict[str, Any]]]:
+    """The rows of each population, in seed order (a search trains its seeds in units of `population`)."""
+    return [seeds[i : i + population] for i in range(0, len(seeds), population)]
+
+
+def populations_passing(seeds: list[dict[str, Any]], population: int) -> dict[str, int]:
+    groups = population_groups(seeds, population)
+    return {"count": len(groups), "passing": sum(1 for g in groups if any(passes(s) for s in g))}
+
+
 def first_passes(seeds: list[dict[str, Any]], population: int) -> list[dict[str, Any] | None]:
     """Per population, what it cost to reach its first member at every bar: that member's seed, the seed-steps
     trained by then and the training wall seconds by then (None where no member passed).
@@ -43,13 +58,12 @@ def first_passes(seeds: list[dict[str, Any]], population: int) -> list[dict[str,
         steps = wall = 0.0
         for s in seeds:
             steps, wall = steps + s["steps"], wall + s["wall_s"]
-            if all(s["bars"].values()):
+            if passes(s):
                 return [{"seed": s["seed"], "seed_steps": int(steps), "wall_s": round(wall, 1)}]
         return [None]
     out: list[dict[str, Any] | None] = []
-    for i in range(0, len(seeds), population):
-        group = seeds[i : i + population]
-        passing = [s for s in group if all(s["bars"].values())]
+    for group in population_groups(seeds, population):
+        passing = [s for s in group if passes(s)]
         if not passing:
             out.append(None)
             continue
@@ -74,7 +88,7 @@ def _pct(x: float | None) -> str:
 
 def _best(seeds: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The member to show: one at every bar (the fewest steps), else the lowest training error."""
-    passing = [s for s in seeds if all(s["bars"].values())]
+    passing = [s for s in seeds if passes(s)]
     if passing:
         return min(passing, key=lambda s: s["steps"])
     trained = [s for s in seeds if s["train_error"] is not None]
@@ -102,10 +116,8 @@ def _row(task: str, result: dict[str, Any] | None) -> list[str]:
     n = result["seeds_tried"]
     complexity = seeds[0]["table"][0]["complexity"] if seeds else 0
     K = int(result.get("population", 1))
-    every = sum(1 for s in seeds if all(s["bars"].values()))
-    groups = [seeds[i : i + K] for i in range(0, len(seeds), K)]
-    pops = result.get("populations") or {"count": len(groups),
-                                         "passing": sum(1 for g in groups if any(all(s["bars"].values()) for s in g))}
+    every = sum(1 for s in seeds if passes(s))
+    pops = result.get("populations") or populations_passing(seeds, K)
     compute = result.get("compute") or {}
     steps = compute.get("seed_steps", sum(s["steps"] for s in seeds))
     wall = compute.get("train_wall_s", sum(s["wall_s"] for s in seeds))

@@ -33,7 +33,7 @@ import torch
 from nramdsl.lang.frontend import load_ref
 from nramdsl.lang.spec import MachineSpec, SpecRef
 from nramdsl.training.config import TrainConfig
-from nramdsl.training.results_table import first_passes
+from nramdsl.training.results_table import first_passes, passes, population_groups, populations_passing
 from nramdsl.training.unit import BARS, Unit, machine_fingerprint, train_unit, units
 
 @dataclass(frozen=True)
@@ -130,16 +130,15 @@ def _span(unit: Unit) -> str:
 def _passed(rows: list[dict[str, Any]]) -> str:
     if len(rows) == 1:
         return f"{rows[0]['bars']} ({rows[0]['wall_s']} s)"
-    every = sum(1 for r in rows if all(r["bars"].values()))
+    every = sum(1 for r in rows if passes(r))
     return f"{every} of {len(rows)} members pass every bar"
 
 
 def summarize(task: str, spec: MachineSpec, cfg: TrainConfig, seeds: list[dict[str, Any]], command: str,
               population: int = 1) -> dict[str, Any]:
-    passing = [s for s in seeds if all(s["bars"].values())]
-    groups = [seeds[i : i + population] for i in range(0, len(seeds), population)]
+    passing = [s for s in seeds if passes(s)]
     seed_steps = sum(s["steps"] for s in seeds)
-    wall = sum(max(s["wall_s"] for s in g) for g in groups)  # a unit trains its members at once
+    wall = sum(max(s["wall_s"] for s in g) for g in population_groups(seeds, population))  # a unit trains its members at once
     return {
         "task": task,
         "machine": spec.name,
@@ -152,7 +151,7 @@ def summarize(task: str, spec: MachineSpec, cfg: TrainConfig, seeds: list[dict[s
         "population": population,
         "seeds_tried": len(seeds),
         "reached": {b: sum(1 for s in seeds if s["bars"][b]) for b in BARS},
-        "populations": {"count": len(groups), "passing": sum(1 for g in groups if any(all(s["bars"].values()) for s in g))},
+        "populations": populations_passing(seeds, population),
         "compute": {"seed_steps": seed_steps, "train_wall_s": round(wall, 1),
                     "eval_wall_s": round(sum(s.get("eval_s", 0.0) for s in seeds), 1),
                     "seed_steps_per_passing": round(seed_steps / len(passing)) if passing else None,

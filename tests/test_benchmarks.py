@@ -67,3 +67,23 @@ def test_fuzz_frontend_prints_the_defect_counts() -> None:
     assert {"uncaught", "over_memory", "over_time", "unlocated_errors", "wrong_caret"} <= set(report)
     assert sum(report["per_command"]["check"].get(k, 0) for k in ("ok", "error", "uncaught", "over_memory",
                                                                    "over_time")) == 3
+
+
+def test_replay_stop_rule_cuts_members_at_solved_plus_n_and_counts_the_passes_it_loses(tmp_path: Path) -> None:
+    def row(seed: int, steps: int, solved: int | None, passing: bool) -> dict:
+        return {"seed": seed, "steps": steps, "solved_at_step": solved,
+                "bars": {"train": passing, "generalize": passing, "discrete": passing, "discrete_1000": passing}}
+
+    members = [row(0, 250, 200, True), row(1, 500, 200, True), row(2, 800, None, False), row(3, 3000, 300, False)]
+    path = tmp_path / "copy.json"
+    path.write_text(json.dumps({"config": {"pbt.every": 0}, "seeds": members}))
+    rows = _json_lines(str(BENCH / "replay_stop_rule.py"), str(path), "--within", "100", "400")
+    assert [(r["within"], r["seed_steps"], r["passing"], r["lost"]) for r in rows] == [
+        ("off", 250 + 500 + 800 + 3000, 2, 0),
+        (100, 250 + 300 + 800 + 400, 1, 1),  # seed 1 passed 300 steps after solving: lost
+        (400, 250 + 500 + 800 + 700, 2, 0),
+    ]
+    path.write_text(json.dumps({"config": {"pbt.every": 100}, "seeds": members}))
+    proc = subprocess.run([sys.executable, str(BENCH / "replay_stop_rule.py"), str(path)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1 and "cannot be replayed" in proc.stderr and "Traceback" not in proc.stderr

@@ -198,6 +198,27 @@ def test_a_run_that_has_not_solved_its_task_within_solve_within_gives_up(spec, t
     assert result.gave_up_at is None and result.solved_at is not None and result.steps == 20
 
 
+def test_a_solved_run_whose_probes_stay_wrong_gives_up_after_generalize_within(spec, tmp_path: Path,
+                                                                               monkeypatch) -> None:
+    """`generalize_within`: solved at the training size, but never error-free at twice it, in N steps."""
+    import nramdsl.training.population as train_module
+
+    cfg = small_config(steps=30, curriculum=False, stop__generalize_within=8, stop__probe_every=2, noise__eta=0.0)
+    monkeypatch.setattr(train_module, "masked_error", lambda pred, target, mask: torch.zeros(pred.shape[0]))
+    monkeypatch.setattr(train_module, "probe", lambda model, job, trained: 0.25)
+    result = train(spec, cfg, tmp_path / "run")
+    assert result.solved_at is not None and result.stopped == "ungeneralized"
+    assert result.gave_up_at == result.steps == result.solved_at + 8
+    assert train(spec, cfg.replace(steps=40), tmp_path / "run", resume=True).steps == result.steps  # stays ended
+    # the same run whose probes come out error-free stops on them instead, a success
+    monkeypatch.setattr(train_module, "probe", lambda model, job, trained: 0.0)
+    result = train(spec, cfg, None)
+    assert result.stopped == "probe" and result.gave_up_at is None and result.steps < result.solved_at + 8
+    # and with the rule off, a run whose probes stay wrong trains to its budget
+    monkeypatch.setattr(train_module, "probe", lambda model, job, trained: 0.25)
+    assert train(spec, cfg.set({"stop.generalize_within": 0}), None).steps == 30
+
+
 @pytest.mark.parametrize("rule, expected", [("batch", 0.5), ("current", 1 / 3)])
 def test_curriculum_error_rule_picks_the_examples_that_move_the_level(rule: str, expected: float) -> None:
     from nramdsl.training.population import _curriculum_error

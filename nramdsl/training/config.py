@@ -99,6 +99,11 @@ class StopSettings:
     # The training task not solved (an error-free batch at the top level) within this many steps; the stall
     # rule never fires without a curriculum. 0 = never.
     solve_within: int = 0
+    # The training task solved, but no `stop.on_probe` success within this many steps after: a program exact
+    # only at the lengths it was trained on, which more steps rarely change (docs/results.md: every Copy and
+    # Reverse member that passed did so within 180 steps of solving; Increment's took up to 1,090).
+    # 0 = never.
+    generalize_within: int = 0
     # Every `probe_every` steps at the top level, the error at twice the largest complexity trained on, with
     # twice the scaled step budget, fuzzy and discretized (the larger counts): selection by generalization,
     # not by training error. 0 = never.
@@ -252,6 +257,7 @@ RANGES: dict[str, Range] = {
     "stretch.sharpen": Range(0),
     "stop.give_up_after": Range(0),
     "stop.solve_within": Range(0),
+    "stop.generalize_within": Range(0),
     "stop.probe_every": Range(0),
     "model.eps": Range(0, 1, open_low=True),
     "model.grad_clamp": Range(0),

@@ -35,6 +35,12 @@ STOP_RULES: tuple[StopRule, ...] = (
     StopRule("unsolved", "stop.solve_within", True,
              lambda p, c, cur: bool(c.stop.solve_within) and p.solved_at is None and p.step >= c.stop.solve_within,
              lambda c: f"the training task was not solved within {c.stop.solve_within} steps (stop.solve_within)"),
+    StopRule("ungeneralized", "stop.generalize_within", True,
+             lambda p, c, cur: bool(c.stop.generalize_within) and p.solved_at is not None
+             and p.step - p.solved_at >= c.stop.generalize_within,
+             lambda c: f"the training task was solved, but the probes at twice the training size were not "
+                       f"error-free within {c.stop.generalize_within} steps after (stop.generalize_within)",
+             "this seed's program is exact only at the lengths it was trained on, so try another --seed"),
     StopRule("diverged", "max_rollbacks", True,
              lambda p, c, cur: bool(c.max_rollbacks) and p.rollbacks_in_a_row >= c.max_rollbacks,
              lambda c: f"updates kept failing (non-finite loss, gradients or weights) through {c.max_rollbacks} "

@@ -14,25 +14,44 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+from nramdsl.errors import NramError
 from nramdsl.training.results_table import passes
+from nramdsl.training.rundir import read_json
 
 
-def replay(members: list[dict[str, Any]], within: int) -> dict[str, Any]:
+def replay(members: list[dict[str, Any]], within: int | None) -> dict[str, Any]:
+    """Seed-steps and passing members had each member been given up `within` steps after solving (None: off)."""
     steps = passing = lost = 0
     for m in members:
         solved = m["solved_at_step"]
-        cut = m["steps"] if solved is None else min(m["steps"], solved + within)
+        cut = m["steps"] if solved is None or within is None else min(m["steps"], solved + within)
         steps += cut
         if passes(m):
             if cut < m["steps"]:
                 lost += 1
             else:
                 passing += 1
-    return {"within": within, "seed_steps": steps, "passing": passing, "lost": lost,
+    return {"within": "off" if within is None else within, "seed_steps": steps, "passing": passing, "lost": lost,
             "seed_steps_per_passing": round(steps / passing) if passing else None}
+
+
+def replay_file(path: Path, within: list[int]) -> list[dict[str, Any]]:
+    """One results file (untrusted: read as `nramdsl results` reads it) replayed at each N, rule off first."""
+    data = read_json(path, "results file")
+    try:
+        pbt = data.get("config", {}).get("pbt.every")
+        if pbt:
+            raise NramError(f"'{path}' is a PBT search (pbt.every = {pbt}) and cannot be replayed: its members "
+                            f"copy each other")
+        members = data["seeds"]
+        rows = [replay(members, n) for n in [None, *within]]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise NramError(f"'{path}' is not a results file nramdsl wrote ({type(exc).__name__}: {exc})") from None
+    return [{"results": str(path), "members": len(members), **row} for row in rows]
 
 
 def main() -> None:
@@ -41,16 +60,12 @@ def main() -> None:
     parser.add_argument("--within", type=int, nargs="+", default=[200, 400, 600])
     args = parser.parse_args()
     for path in args.results:
-        data = json.loads(path.read_text())
-        if data.get("config", {}).get("pbt.every"):
-            raise SystemExit(f"{path}: error: a PBT search (pbt.every = {data['config']['pbt.every']}) "
-                             f"cannot be replayed: its members copy each other")
-        members = data["seeds"]
-        rows = [replay(members, 10**12)] + [replay(members, n) for n in args.within]
-        rows[0]["within"] = "off"
-        for row in rows:
-            print(json.dumps({"results": str(path), "members": len(members), **row}))
+        for row in replay_file(path, args.within):
+            print(json.dumps(row))
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except NramError as exc:
+        sys.exit(exc.format())

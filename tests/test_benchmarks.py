@@ -87,3 +87,8 @@ def test_replay_stop_rule_cuts_members_at_solved_plus_n_and_counts_the_passes_it
     proc = subprocess.run([sys.executable, str(BENCH / "replay_stop_rule.py"), str(path)], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 1 and "cannot be replayed" in proc.stderr and "Traceback" not in proc.stderr
+    path.write_text(json.dumps({"seeds": 3}))  # untrusted: a file of the wrong shape is one error line
+    proc = subprocess.run([sys.executable, str(BENCH / "replay_stop_rule.py"), str(path)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1 and "is not a results file nramdsl wrote" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -243,6 +243,21 @@ def test_population_based_training_copies_the_best_and_records_the_lineage(tiny,
     assert resumed_rows == []  # every member used its budget: nothing left to do
 
 
+def test_pbt_without_noise_leaves_every_members_eta_as_configured(tiny, tmp_path: Path) -> None:
+    """`pbt.noise = false`: rounds that resample every setting still never give a member gradient noise."""
+    cfg = settings(tiny, steps=12, **{"pbt.every": 2, "pbt.quantile": 0.5, "pbt.resample": 1.0,
+                                      "pbt.noise": False, "stop.probe_every": 0})
+    rows: list[dict] = []
+    train_population(tiny, cfg, [0, 1, 2, 3], tmp_path / "pbt", on_log=rows.append)
+    events = [r for r in rows if "pbt" in r]
+    assert len(events) == 5 * 2 and all(set(e["pbt"]["settings"]) == {"lr", "entropy.coef"} for e in events)
+    state = RunDir(tmp_path / "pbt").load()
+    assert [m["settings"]["noise.eta"] for m in state["members"]] == [cfg.noise.eta] * 4
+    # on (the default), the same rounds draw η afresh from 0, 0.01, 0.3 and 1
+    train_population(tiny, cfg.set({"pbt.noise": True}), [0, 1, 2, 3], tmp_path / "noisy", on_log=rows.append)
+    assert any(m["settings"]["noise.eta"] != cfg.noise.eta for m in RunDir(tmp_path / "noisy").load()["members"])
+
+
 def test_train_population_scores_the_members_that_solved(tiny, capsys: pytest.CaptureFixture[str]) -> None:
     """`nramdsl train --population K` ends with the four bars of every member that solved its task."""
     from nramdsl.cli import _score_members

@@ -7,7 +7,7 @@ Each member of the bottom quantile copies a random member of the top quantile: i
 state, its curriculum and its phase (exploit). It keeps its own seed, generators and step count, so it
 explores a new example and noise stream from there. Then each of its `EXPLORED` settings is multiplied by
 1 ± `perturb` (either with probability 1/2), or with probability `resample` drawn afresh from its range
-(explore). Every copy is recorded in both members' lineage and in the metrics, so a result can be traced.
+(explore); noise.eta only while `pbt.noise` is on, else every member keeps the η it was configured with. Every copy is recorded in both members' lineage and in the metrics, so a result can be traced.
 """
 
 from __future__ import annotations
@@ -51,10 +51,16 @@ def _draw(key: str, gen: torch.Generator) -> float:
     return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
 
 
+def explored(noise: bool) -> tuple[str, ...]:
+    """The keys a round explores: all of `EXPLORED`, or all but noise.eta when `pbt.noise` is off."""
+    return tuple(key for key in EXPLORED if noise or key != "noise.eta")
+
+
 def explore(settings: dict[str, float], resample: float, perturb: float, gen: torch.Generator) -> dict[str, float]:
-    """New values for the explored settings: each resampled, or multiplied by 1 + perturb or 1 - perturb."""
+    """New values for the given settings (keys of `EXPLORED`): each resampled, or multiplied by 1 + perturb
+    or 1 - perturb."""
     out = {}
-    for key in EXPLORED:
+    for key in settings:
         if float(torch.rand((), generator=gen, dtype=torch.float64)) < resample:
             out[key] = _draw(key, gen)
         else:

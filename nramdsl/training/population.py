@@ -33,7 +33,7 @@ from nramdsl.training.adam import MemberAdam
 from nramdsl.training.evaluate import evaluate, masked_error, scaled_budget
 from nramdsl.training.member import Member
 from nramdsl.training.objective import entropy_coef, objective
-from nramdsl.training.pbt import EXPLORED, explore, pairs
+from nramdsl.training.pbt import explore, explored, pairs
 from nramdsl.training.rundir import POPULATION_FORMAT
 from nramdsl.training.schedule import BatchSize, Phase, advance, draw_batch_size, largest_trained, phase_of
 from nramdsl.training.setup import Job
@@ -123,7 +123,8 @@ class Population:
         cfg = self.job.config.pbt
         events = []
         for loser, winner in pairs(self.alive(), cfg.quantile, self.pbt_gen):
-            values = explore({key: winner.cfg.get(key) for key in EXPLORED}, cfg.resample, cfg.perturb, self.pbt_gen)
+            values = explore({key: winner.cfg.get(key) for key in explored(cfg.noise)}, cfg.resample, cfg.perturb,
+                             self.pbt_gen)
             self.load_member_snapshot(loser, self.member_snapshot(winner), state=False)
             loser.curriculum.load_state_dict(winner.curriculum.state_dict())
             for name in ("zero_streak", "solved_at", "stretched_at", "probe_zero", "probe_error"):

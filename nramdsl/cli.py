@@ -626,12 +626,14 @@ def _curves_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", type=Path, help="a run directory written by `nramdsl train` (a population's too)")
     p.add_argument("--plot", metavar="FILE.png", type=Path,
                    help="also draw each member's training error and curriculum level (needs nramdsl[plot])")
+    p.add_argument("--window", metavar="N", type=_positive,
+                   help="also the population per N steps: mean and lowest training error, mean level")
 
 
 def _run_curves(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from nramdsl.programs.curves import curves_table, plot_curves, read_curves
+    from nramdsl.programs.curves import curves_table, plot_curves, read_curves, window_table
 
     if args.plot is not None:
         from nramdsl.programs.plot import require_matplotlib
@@ -640,6 +642,10 @@ def _run_curves(args: argparse.Namespace) -> int:
     curves = read_curves(args.run)
     print(tabulate(curves_table(curves), headers=["seed", "last step", "level", "best error", "last error", "PBT copies"],
                    tablefmt="simple", disable_numparse=True))
+    if args.window is not None:
+        print()
+        print(tabulate(window_table(curves, args.window), headers=["steps", "mean error", "lowest error", "mean level",
+                                                                  "members"], tablefmt="simple", disable_numparse=True))
     if args.plot is not None:
         plot_curves(curves, args.plot, f"{args.run.name}: {len(curves)} member(s)")
         print(f"wrote {args.plot}", file=sys.stderr)

@@ -56,6 +56,28 @@ def test_cli_prints_a_row_per_member_and_draws_a_png(pbt_run: tuple[Path, list[d
     assert image.shape[0] > 500 and image[..., :3].std() > 0.1  # drawn, not blank
 
 
+def test_window_rows_summarise_every_members_rows_of_those_steps(pbt_run: tuple[Path, list[dict]],
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from nramdsl.programs.curves import window_table
+
+    run, rows = pbt_run
+    logged = [r for r in rows if "pbt" not in r]
+    table = window_table(read_curves(run), 5)
+    assert [row[0] for row in table] == ["0-4", "5-9", "10-14"]
+    for (label, mean, lowest, level, members), low in zip(table, (0, 5, 10)):
+        mine = [r for r in logged if low <= r["step"] < low + 5]
+        assert float(mean) == pytest.approx(sum(r["train_error"] for r in mine) / len(mine), abs=5e-4)
+        assert float(lowest) == pytest.approx(min(r["train_error"] for r in mine), abs=5e-4)
+        assert float(level) == pytest.approx(sum(r["level"] for r in mine) / len(mine), abs=5e-3)
+        assert members == len({r["member"] for r in mine}) == 4
+    assert main(["curves", str(run), "--window", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "mean error" in out and out.splitlines()[-1].split()[0] == "10-14"
+    with pytest.raises(SystemExit) as usage:
+        main(["curves", str(run), "--window", "0"])
+    assert usage.value.code == 2
+
+
 def test_a_bad_metrics_file_is_one_located_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
     run.mkdir()

@@ -67,6 +67,23 @@ def curves_table(curves: list[Curve]) -> list[list[object]]:
             for c in curves]
 
 
+def window_table(curves: list[Curve], width: int) -> list[list[object]]:
+    """One row per `width` steps (steps [k·width, (k+1)·width)): over every member's logged rows in it, the
+    mean and the lowest training error, the mean level and how many members logged there. What compares two
+    searches step for step (`nramdsl curves A --window 250` beside `nramdsl curves B --window 250`)."""
+    rows: dict[int, list[tuple[float, int, int]]] = {}
+    for member, c in enumerate(curves):
+        for step, error, level in zip(c.steps, c.errors, c.levels):
+            if not math.isnan(error):
+                rows.setdefault(step // width, []).append((error, level, member))
+    out: list[list[object]] = []
+    for k in sorted(rows):
+        errors, levels, members = zip(*rows[k])
+        out.append([f"{k * width}-{(k + 1) * width - 1}", f"{sum(errors) / len(errors):.3f}", f"{min(errors):.3f}",
+                    f"{sum(levels) / len(levels):.2f}", len(set(members))])
+    return out
+
+
 def plot_curves(curves: list[Curve], path: Path, title: str) -> None:
     """Two panels sharing the step axis: training error and curriculum level, a line per member; a PBT copy is
     a dot where the member's curve jumps."""

@@ -147,3 +147,18 @@ def test_first_passes_count_what_each_population_trained_until_its_first_passing
     # one seed at a time: everything trained up to and including the first seed that passes, in seed order
     assert first_passes(pop0, 1) == [{"seed": 1, "seed_steps": 1020, "wall_s": 45.0}]
     assert first_passes(pop1, 1) == [None]
+
+
+def test_the_member_shown_is_the_exact_one_that_generalizes_best() -> None:
+    """Several members at training error 0 (a PBT population's copies): the table shows the one with the
+    lowest error at twice the training size; a member at every bar wins over both."""
+    from nramdsl.training.results_table import best_member
+
+    def member(seed: int, train: float, twice: float | None, passing: bool = False) -> dict:
+        bars = dict.fromkeys(("train", "generalize", "discrete", "discrete_1000"), passing)
+        table = [{"complexity": 10, "error": train}] + ([] if twice is None else [{"complexity": 20, "error": twice}])
+        return {"seed": seed, "train_error": train, "table": table, "bars": bars, "steps": 100 + seed}
+
+    seeds = [member(0, 0.05, 0.2), member(1, 0.0, 0.48), member(2, 0.0, None), member(3, 0.0, 0.37)]
+    assert best_member(seeds, 10)["seed"] == 3
+    assert best_member([*seeds, member(4, 0.0, 0.5, passing=True)], 10)["seed"] == 4

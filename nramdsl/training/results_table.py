@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import statistics
 from pathlib import Path
 from typing import Any
@@ -86,13 +88,19 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.1%}"
 
 
-def _best(seeds: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The member to show: one at every bar (the fewest steps), else the lowest training error."""
+def best_member(seeds: list[dict[str, Any]], train_complexity: int) -> dict[str, Any] | None:
+    """The member to show: one at every bar (the fewest steps), else the lowest training error and, among
+    those (several members exact at the training size), the lowest error at twice it, the next bar."""
     passing = [s for s in seeds if passes(s)]
     if passing:
         return min(passing, key=lambda s: s["steps"])
+
+    def at_twice(s: dict[str, Any]) -> float:
+        row = next((r for r in s["table"] if r["complexity"] == 2 * train_complexity), None)
+        return math.inf if row is None or row["error"] is None else row["error"]
+
     trained = [s for s in seeds if s["train_error"] is not None]
-    return min(trained, key=lambda s: s["train_error"]) if trained else None
+    return min(trained, key=lambda s: (s["train_error"], at_twice(s))) if trained else None
 
 
 def _errors(best: dict[str, Any] | None, train_complexity: int) -> tuple[str, str]:
@@ -121,7 +129,7 @@ def _row(task: str, result: dict[str, Any] | None) -> list[str]:
     compute = result.get("compute") or {}
     steps = compute.get("seed_steps", sum(s["steps"] for s in seeds))
     wall = compute.get("train_wall_s", sum(s["wall_s"] for s in seeds))
-    fuzzy, discrete = _errors(_best(seeds), complexity)
+    fuzzy, discrete = _errors(best_member(seeds, complexity), complexity)
     return [task, paper, f"{result['memory']}, {result['timesteps']}, {complexity}", str(K), str(n),
             *(f"{result['reached'][b]}/{n}" for b in BARS), f"{every}/{n} ({every / max(n, 1):.1%})",
             f"{pops['passing']}/{pops['count']}", fuzzy, discrete,

@@ -230,7 +230,7 @@ def test_population_based_training_copies_the_best_and_records_the_lineage(tiny,
     train_population(tiny, cfg, [0, 1, 2, 3], tmp_path / "pbt", on_log=rows.append)
     events = [r for r in rows if "pbt" in r]
     assert len(events) == 2 * 2  # two rounds (steps 4 and 8; 12 is the end), half of four members each
-    assert all(set(e["pbt"]["settings"]) == {"lr", "entropy.coef", "noise.eta"} for e in events)
+    assert all(set(e["pbt"]["settings"]) == {"lr", "entropy.coef"} for e in events)  # η only with pbt.noise
     state = RunDir(tmp_path / "pbt").load()
     lineage = [len(m["lineage"]) for m in state["members"]]
     assert sum(lineage) == 4
@@ -244,7 +244,8 @@ def test_population_based_training_copies_the_best_and_records_the_lineage(tiny,
 
 
 def test_pbt_without_noise_leaves_every_members_eta_as_configured(tiny, tmp_path: Path) -> None:
-    """`pbt.noise = false`: rounds that resample every setting still never give a member gradient noise."""
+    """`pbt.noise = false` (the default): rounds that resample every setting still never give a member
+    gradient noise."""
     cfg = settings(tiny, steps=12, **{"pbt.every": 2, "pbt.quantile": 0.5, "pbt.resample": 1.0,
                                       "pbt.noise": False, "stop.probe_every": 0})
     rows: list[dict] = []
@@ -253,7 +254,7 @@ def test_pbt_without_noise_leaves_every_members_eta_as_configured(tiny, tmp_path
     assert len(events) == 5 * 2 and all(set(e["pbt"]["settings"]) == {"lr", "entropy.coef"} for e in events)
     state = RunDir(tmp_path / "pbt").load()
     assert [m["settings"]["noise.eta"] for m in state["members"]] == [cfg.noise.eta] * 4
-    # on (the default), the same rounds draw η afresh from 0, 0.01, 0.3 and 1
+    # on, the same rounds draw η afresh from 0, 0.01, 0.3 and 1
     train_population(tiny, cfg.set({"pbt.noise": True}), [0, 1, 2, 3], tmp_path / "noisy", on_log=rows.append)
     assert any(m["settings"]["noise.eta"] != cfg.noise.eta for m in RunDir(tmp_path / "noisy").load()["members"])
 

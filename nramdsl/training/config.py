@@ -118,7 +118,7 @@ class PBTSettings:
     Every `every` steps the members still training are ranked: curriculum level first (higher is better),
     then the mean training error since the last round. Each member of the bottom `quantile` copies the
     weights, optimizer state, curriculum and phase of a random member of the top `quantile` (exploit), then
-    changes its learning rate, entropy coefficient and (when `noise`) noise η (explore): each is multiplied by 1 + `perturb`
+    changes its learning rate, entropy coefficient and (with `noise` on) noise η (explore): each is multiplied by 1 + `perturb`
     or 1 − `perturb`, or with probability `resample` drawn afresh from its range. Defaults: Ray Tune's
     PopulationBasedTraining (quantile 0.25, resample probability 0.25, factors 1.2 / 0.8). 0 = off.
     """
@@ -127,10 +127,11 @@ class PBTSettings:
     quantile: float = 0.25
     resample: float = 0.25
     perturb: float = 0.2
-    # Whether a round explores noise η too. Off, every member keeps the η it was given, so `noise.eta = 0`
-    # means no noise in a PBT search as well: with it on, ListK searches "without noise" ended with 12 of 16
-    # members at η 0.01-1 through resampling, and noise stops Swap learning (docs/results.md).
-    noise: bool = True
+    # Whether a round explores noise η too. Off (the default), every member keeps the η it was given, so
+    # `noise.eta = 0` means no noise in a PBT search as well. On, a ListK search started at η = 0 ended with
+    # 12 of 16 members at η 0.01-1 through resampling and stalled at 12 % batch error where the same search
+    # without it reached 0 (docs/results.md, "The hard tasks"); noise also stops Swap learning.
+    noise: bool = False
 
 
 def _default_model() -> ModelOptions:

@@ -7,7 +7,7 @@ Each member of the bottom quantile copies a random member of the top quantile: i
 state, its curriculum and its phase (exploit). It keeps its own seed, generators and step count, so it
 explores a new example and noise stream from there. Then each of its `EXPLORED` settings is multiplied by
 1 ± `perturb` (either with probability 1/2), or with probability `resample` drawn afresh from its range
-(explore); noise.eta only while `pbt.noise` is on, else every member keeps the η it was configured with. Every copy is recorded in both members' lineage and in the metrics, so a result can be traced.
+(explore); noise.eta only with `pbt.noise` on, else every member keeps the η it was configured with. Every copy is recorded in both members' lineage and in the metrics, so a result can be traced.
 """
 
 from __future__ import annotations

@@ -177,6 +177,12 @@ def test_reproduce_reuses_finished_seeds_and_runs_jobs_in_parallel(spec_file: Pa
     result.write_text(json.dumps(saved))
     assert main(base + ["--seeds", "1"]) == 0
     assert "seed 0: reusing" in capsys.readouterr().err
+    # ... unless runs before it behaved otherwise than its default: PBT explored noise before pbt.noise existed
+    saved = json.loads(result.read_text())
+    del saved["key"]["config"]["pbt.noise"]
+    result.write_text(json.dumps(saved))
+    assert main(base + ["--seeds", "1"]) == 0
+    assert "seed 0: training" in capsys.readouterr().err
 
     # other settings, or --fresh, train again
     assert main(base + ["--seeds", "1", "--option", "lr=0.01"]) == 0
@@ -218,6 +224,47 @@ def test_a_larger_budget_resumes_the_runs_that_used_theirs_and_reuses_the_rest(s
     # a smaller budget than the run used trains again
     reproduce("grown", 5)
     assert "seed 0: training" in capsys.readouterr().err
+
+
+def test_a_search_killed_part_way_resumes_from_the_checkpoint_and_ends_as_an_unbroken_run(
+        spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from nramdsl.training import population as population_module
+
+    class Killed(Exception):
+        pass
+
+    def reproduce(runs: str, *options: str) -> list[dict]:
+        argv = ["reproduce", str(spec_file), "--seeds", "2", "--population", "2", "--steps", "9", "--results",
+                str(tmp_path / runs), "--runs", str(tmp_path / runs), "--option", "checkpoint_every=3"]
+        assert main(argv + [a for o in options for a in ("--option", o)]) == 0
+        return json.loads((tmp_path / runs / "access.json").read_text())["seeds"]
+
+    real_step = population_module.Population.step
+
+    def dies_at_step_5(self):
+        if self.step_count == 5:  # after the checkpoint of step 3
+            raise Killed
+        return real_step(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(population_module.Population, "step", dies_at_step_5)
+        with pytest.raises(Killed):
+            reproduce("killed")
+    capsys.readouterr()
+    resumed = reproduce("killed")
+    assert "seeds 0-1: resuming" in capsys.readouterr().err
+    fresh = reproduce("fresh")
+    timing = {"wall_s", "steps_per_s", "eval_s"}
+    assert [{k: v for k, v in r.items() if k not in timing} for r in resumed] == \
+        [{k: v for k, v in r.items() if k not in timing} for r in fresh]
+    # other settings start the unit again rather than resume it under them
+    with monkeypatch.context() as patch:
+        patch.setattr(population_module.Population, "step", dies_at_step_5)
+        with pytest.raises(Killed):
+            reproduce("other")
+    capsys.readouterr()
+    reproduce("other", "lr=0.01")
+    assert "seeds 0-1: training" in capsys.readouterr().err
 
 
 def test_machine_fingerprint_ignores_paths_and_comments_but_not_the_machine(tmp_path: Path) -> None:

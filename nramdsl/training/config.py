@@ -398,6 +398,11 @@ def coerce_settings(values: Mapping[str, Any], span: Span | None = None, where: 
     return out
 
 
+# Settings added with a default that is not what runs from before them did: a run saved without the key
+# had this value (PBT explored η until pbt.noise existed). Settings not listed had their default.
+IMPLIED_BEFORE: dict[str, Any] = {"pbt.noise": True}
+
+
 def describe_settings() -> str:
     """One line per key with its default and the values it takes (for `--help`)."""
     defaults = TrainConfig()

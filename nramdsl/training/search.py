@@ -32,7 +32,7 @@ import torch
 
 from nramdsl.lang.frontend import load_ref
 from nramdsl.lang.spec import MachineSpec, SpecRef
-from nramdsl.training.config import TrainConfig
+from nramdsl.training.config import IMPLIED_BEFORE, TrainConfig
 from nramdsl.training.results_table import first_passes, passes, population_groups, populations_passing
 from nramdsl.training.unit import BARS, Unit, machine_fingerprint, train_unit, units
 
@@ -41,7 +41,9 @@ class Saved:
     """What a unit's run directory holds for these settings: rows to reuse as they are, or a run to resume."""
 
     rows: list[dict[str, Any]] | None = None
-    extend: bool = False  # resume the unit: only the step budget grew, past a member that used all of its own
+    # resume the unit: only the step budget grew, past a member that used all of its own; or it was
+    # interrupted before it finished (killed, Ctrl-C, a lost worker)
+    extend: bool = False
 
 
 def saved_unit(spec: MachineSpec, cfg: TrainConfig, unit: Unit) -> Saved:
@@ -51,14 +53,19 @@ def saved_unit(spec: MachineSpec, cfg: TrainConfig, unit: Unit) -> Saved:
         return Saved()
     key = saved.get("key") or {}
     rows = saved.get("rows") or ([saved["row"]] if "row" in saved else [])
-    if key.get("machine") != machine_fingerprint(spec) or [r["seed"] for r in rows] != list(unit.seeds):
+    interrupted = saved.get("training") is True  # started with these settings, never finished
+    seeds = key.get("seeds") if interrupted else [r["seed"] for r in rows]
+    if key.get("machine") != machine_fingerprint(spec) or seeds != list(unit.seeds):
         return Saved()
-    # A setting the saved run did not know had its default then: a new setting whose default keeps the old
-    # behaviour does not make finished units stale.
+    # A setting the saved run did not know had its default then (or, where the default is not what runs did
+    # before the setting existed, that behaviour): a new setting does not make finished units stale.
     defaults, now, then = TrainConfig().settings(), cfg.settings(), key.get("config") or {}
-    if any(then.get(k, defaults.get(k)) != now.get(k, defaults.get(k)) for k in (set(now) | set(then)) - {"steps", "seed"}):
+    before = {**defaults, **IMPLIED_BEFORE}
+    if any(then.get(k, before.get(k)) != now.get(k, defaults.get(k)) for k in (set(now) | set(then)) - {"steps", "seed"}):
         return Saved()
     budget = then.get("steps", defaults["steps"])
+    if interrupted:  # on from its last checkpoint, unless that may lie past the budget asked for now
+        return Saved(extend=budget <= cfg.steps and unit.run.has_checkpoint())
     if budget == cfg.steps or all(r["steps"] < budget and r["steps"] <= cfg.steps for r in rows):
         return Saved(rows=rows)  # the same budget, or members that all stopped by themselves within both
     if budget < cfg.steps and unit.run.has_checkpoint():

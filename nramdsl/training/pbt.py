@@ -7,7 +7,8 @@ Each member of the bottom quantile copies a random member of the top quantile: i
 state, its curriculum and its phase (exploit). It keeps its own seed, generators and step count, so it
 explores a new example and noise stream from there. Then each of its `EXPLORED` settings is multiplied by
 1 ± `perturb` (either with probability 1/2), or with probability `resample` drawn afresh from its range
-(explore); noise.eta only with `pbt.noise` on, else every member keeps the η it was configured with. Every copy is recorded in both members' lineage and in the metrics, so a result can be traced.
+(explore); noise.eta only with `pbt.noise` on, else every member keeps the η it was configured with.
+Every copy is recorded in both members' lineage and in the metrics, so a result can be traced.
 """
 
 from __future__ import annotations
@@ -60,12 +61,12 @@ def explore(settings: dict[str, float], resample: float, perturb: float, gen: to
     """New values for the given settings (keys of `EXPLORED`): each resampled, or multiplied by 1 + perturb
     or 1 - perturb."""
     out = {}
-    for key in settings:
+    for key, value in settings.items():
         if float(torch.rand((), generator=gen, dtype=torch.float64)) < resample:
             out[key] = _draw(key, gen)
         else:
             up = float(torch.rand((), generator=gen, dtype=torch.float64)) < 0.5
-            out[key] = settings[key] * (1 + perturb if up else 1 - perturb)
+            out[key] = value * (1 + perturb if up else 1 - perturb)
     return out
 
 

@@ -184,6 +184,11 @@ def test_reproduce_reuses_finished_seeds_and_runs_jobs_in_parallel(spec_file: Pa
     assert main(base + ["--seeds", "1"]) == 0
     assert "seed 0: training" in capsys.readouterr().err
 
+    # a result.json of another shape is no result: trained again, not a traceback
+    result.write_text(json.dumps({"key": ["not", "a", "key"], "rows": [1, 2]}))
+    assert main(base + ["--seeds", "1"]) == 0
+    assert "seed 0: training" in capsys.readouterr().err
+
     # other settings, or --fresh, train again
     assert main(base + ["--seeds", "1", "--option", "lr=0.01"]) == 0
     assert "seed 0: training" in capsys.readouterr().err

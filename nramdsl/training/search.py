@@ -47,10 +47,19 @@ class Saved:
 
 
 def saved_unit(spec: MachineSpec, cfg: TrainConfig, unit: Unit) -> Saved:
-    """The saved result of a unit trained earlier on this machine with the same settings, up to `steps`."""
+    """The saved result of a unit trained earlier on this machine with the same settings, up to `steps`.
+    A result.json of another shape (hand-edited, from another tool) is no result: the unit trains again, as
+    it does when the file is not JSON at all."""
     saved = unit.run.read_result()
     if saved is None:
         return Saved()
+    try:
+        return _saved(spec, cfg, unit, saved)
+    except (KeyError, TypeError, AttributeError):
+        return Saved()
+
+
+def _saved(spec: MachineSpec, cfg: TrainConfig, unit: Unit, saved: dict[str, Any]) -> Saved:
     key = saved.get("key") or {}
     rows = saved.get("rows") or ([saved["row"]] if "row" in saved else [])
     interrupted = saved.get("training") is True  # started with these settings, never finished

@@ -119,8 +119,9 @@ class PBTSettings:
     then the mean training error since the last round. Each member of the bottom `quantile` copies the
     weights, optimizer state, curriculum and phase of a random member of the top `quantile` (exploit), then
     changes its learning rate, entropy coefficient and (with `noise` on) noise η (explore): each is
-    multiplied by 1 + `perturb` or 1 − `perturb`, or with probability `resample` drawn afresh from its range. Defaults: Ray Tune's
-    PopulationBasedTraining (quantile 0.25, resample probability 0.25, factors 1.2 / 0.8). 0 = off.
+    multiplied by 1 + `perturb` or 1 − `perturb`, or with probability `resample` drawn afresh from its
+    range. Defaults: Ray Tune's PopulationBasedTraining (quantile 0.25, resample probability 0.25, factors
+    1.2 / 0.8). 0 = off.
     """
 
     every: int = 0

@@ -95,20 +95,26 @@ def best_member(seeds: list[dict[str, Any]], train_complexity: int) -> dict[str,
         return min(passing, key=lambda s: s["steps"])
 
     def at_twice(s: dict[str, Any]) -> float:
-        row = next((r for r in s["table"] if r["complexity"] == 2 * train_complexity), None)
-        return math.inf if row is None or row["error"] is None else row["error"]
+        error = _table_value(s, 2 * train_complexity, "error")
+        return math.inf if error is None else error
 
     trained = [s for s in seeds if s["train_error"] is not None]
     return min(trained, key=lambda s: (s["train_error"], at_twice(s))) if trained else None
 
 
+def _table_value(member: dict[str, Any], complexity: int, key: str) -> float | None:
+    """A member's `key` in its generalization table's row at `complexity` (the last such row: the training
+    complexity has two, the training budget's first); None without one."""
+    rows = [r for r in member["table"] if r["complexity"] == complexity]
+    return rows[-1][key] if rows else None
+
+
 def _errors(best: dict[str, Any] | None, train_complexity: int) -> tuple[str, str]:
     if best is None:
         return "–", "–"
-    by_c = {r["complexity"]: r for r in best["table"]}
 
     def err(c: int, key: str = "error") -> str:
-        return _pct(by_c[c][key]) if c in by_c else "–"
+        return _pct(_table_value(best, c, key))
 
     fuzzy = " / ".join([_pct(best["train_error"]), err(2 * train_complexity), err(3 * train_complexity), err(50)])
     return fuzzy, err(2 * train_complexity, "discrete_error")

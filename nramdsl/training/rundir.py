@@ -346,9 +346,6 @@ class RunDir:
             return None
         return result if isinstance(result, dict) else None
 
-    def clear_result(self) -> None:
-        (self.path / RESULT).unlink(missing_ok=True)
-
 
 def legacy_to_population(state: dict[str, Any], population: Any) -> dict[str, Any]:
     """A checkpoint written before populations (one model, torch's Adam) as a population of one, so such a

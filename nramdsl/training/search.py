@@ -53,18 +53,19 @@ def saved_unit(spec: MachineSpec, cfg: TrainConfig, unit: Unit) -> Saved:
     saved = unit.run.read_result()
     if saved is None:
         return Saved()
+    fingerprint = machine_fingerprint(spec)
     try:
-        return _saved(spec, cfg, unit, saved)
+        return _saved(fingerprint, cfg, unit, saved)
     except (KeyError, TypeError, AttributeError):
         return Saved()
 
 
-def _saved(spec: MachineSpec, cfg: TrainConfig, unit: Unit, saved: dict[str, Any]) -> Saved:
+def _saved(fingerprint: str, cfg: TrainConfig, unit: Unit, saved: dict[str, Any]) -> Saved:
     key = saved.get("key") or {}
     rows = saved.get("rows") or ([saved["row"]] if "row" in saved else [])
     interrupted = saved.get("training") is True  # started with these settings, never finished
     seeds = key.get("seeds") if interrupted else [r["seed"] for r in rows]
-    if key.get("machine") != machine_fingerprint(spec) or seeds != list(unit.seeds):
+    if key.get("machine") != fingerprint or seeds != list(unit.seeds):
         return Saved()
     # A setting the saved run did not know had its default then (or, where the default is not what runs did
     # before the setting existed, that behaviour): a new setting does not make finished units stale.

@@ -89,9 +89,9 @@ def unit_key(spec: MachineSpec, cfg: TrainConfig, unit: Unit) -> dict[str, Any]:
 def train_unit(spec: MachineSpec, cfg: TrainConfig, unit: Unit, origin: SpecRef | None, progress: bool = False,
                resume: bool = False) -> list[dict[str, Any]]:
     """Train a unit, score every member (their fuzzy runs batched), and leave result.json behind."""
-    unit.run.clear_result()  # the run directory is about to be rewritten
-    # what is being trained, until the result replaces it: a search killed part-way resumes this unit from
-    # its last checkpoint instead of starting it again (`search.saved_unit`)
+    # The run directory is about to be rewritten: its result becomes what is being trained (an atomic
+    # replace), until the new result replaces that; a search killed part-way resumes this unit from its
+    # last checkpoint instead of starting it again (`search.saved_unit`).
     unit.run.write_result({"key": unit_key(spec, cfg, unit), "training": True})
     job = plan(spec, cfg)
     results = train_population(spec, cfg, list(unit.seeds), unit.run.path, resume=resume, progress=progress,

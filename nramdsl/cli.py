@@ -439,13 +439,17 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--readout", choices=("halt", "last", "argmax"), help="read-out rule (default: the run's)")
     p.add_argument("--examples", type=int, default=64, help="test cases per row (default 64)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--by-cell", type=int, metavar="CELL",
+                   help="also split each row's error by the value memory cell CELL holds on input (ListK: 1, k): "
+                        "where a program stops generalizing")
     p.add_argument("--skip-via", action="store_true",
                    help="run `via` gates on the built-in kernels of their integer definitions: import nothing from "
                         "beside the run's spec (see docs/security.md)")
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from nramdsl.training.evaluate import check_request, default_complexities, format_table, generalization
+    from nramdsl.training.evaluate import (check_request, default_complexities, format_by_cell, format_table,
+                                           generalization)
     from nramdsl.training.loop import load_run
     from nramdsl.training.rundir import RunDir
     from nramdsl.training.setup import find_task
@@ -460,19 +464,21 @@ def _run_eval(args: argparse.Namespace) -> int:
     readout = args.readout or config["train"].get("readout", "halt")
     complexities = args.complexity or default_complexities(c)
     check_request(task, model.spec, c, complexities, examples=args.examples, slack=args.slack, big=args.big or None,
-                  memory=args.memory, timesteps=args.timesteps)
+                  memory=args.memory, timesteps=args.timesteps, by_cell=args.by_cell)
     print(f"evaluating {args.run}: machine '{model.spec.name}' on task '{task.name}', trained up to complexity {c}; "
           f"{len(complexities) + 1 + bool(args.big)} rows of {args.examples} test cases ({_threads_said(args)})",
           file=sys.stderr)
     report = generalization(model, task, model.spec, c, complexities=complexities, examples=args.examples,
                             slack=args.slack, readout=readout, discretize=args.discretize, big=args.big or None,
-                            memory=args.memory, timesteps=args.timesteps,
+                            memory=args.memory, timesteps=args.timesteps, by_cell=args.by_cell,
                             progress=lambda line: print(f"  {line}", file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps({"task": task.name, "train_complexity": c, "readout": readout,
                           "train": report.train_row.as_dict(), "rows": [r.as_dict() for r in report.rows]}, indent=2))
     else:
         print(format_table([report.train_row] + report.rows))
+        if args.by_cell is not None:
+            print(format_by_cell([report.train_row] + report.rows, args.by_cell))
     return 0
 
 

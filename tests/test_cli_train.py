@@ -9,6 +9,11 @@ import pytest
 import torch
 
 from nramdsl.cli import main
+from nramdsl.lang.frontend import machine_from_text
+from nramdsl.machine.discrete import run_discrete
+from nramdsl.machine.fuzzy import NRAM
+from nramdsl.tasks import get_task
+from nramdsl.training.evaluate import Budget, evaluate, masked_error
 from nramdsl.training.loop import load_run
 
 SPEC = (Path(__file__).parent / "specs" / "tiny.nram").read_text()
@@ -285,3 +290,39 @@ def test_machine_fingerprint_ignores_paths_and_comments_but_not_the_machine(tmp_
     assert a != machine_fingerprint(load_machine(tmp_path / "a" / "tiny.nram", "access", {"memory": 9}))
     (tmp_path / "b" / "tiny.nram").write_text(SPEC.replace("(a + 1) mod M", "(a + 2) mod M"))
     assert a != machine_fingerprint(load_machine(tmp_path / "b" / "tiny.nram", "access"))
+
+
+def test_the_error_split_by_an_input_cell_groups_each_case_by_its_value(spec_file: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # Access: cell 0 holds k on input. The split is checked against the cases run again one by one.
+    spec = machine_from_text(SPEC, str(spec_file), "access")
+    torch.manual_seed(3)
+    model, task = NRAM(spec).eval(), get_task("access")
+    budget = Budget(complexity=5, memory=8, timesteps=3)
+    row = evaluate(model, task, budget, examples=40, batch=16, seed=5, discretize=True, by_cell=0)
+    gen, memory, errors, d_errors = torch.Generator().manual_seed(5), [], [], []
+    for n in (16, 16, 8):
+        tb = task.generate(5, 8, n, gen)
+        with torch.no_grad():
+            errors.append(masked_error(model(tb.memory).readout("halt"), tb.target, tb.mask))
+        d_pred = torch.from_numpy(run_discrete(model, tb.memory, 3, "halt").memory)
+        d_errors.append(masked_error(d_pred, tb.target, tb.mask))
+        memory.append(tb.memory)
+    keys, errs, d_errs = torch.cat(memory)[:, 0], torch.cat(errors), torch.cat(d_errors)
+    assert row.by_cell is not None
+    assert [g.value for g in row.by_cell] == sorted(set(keys.tolist()))
+    for g in row.by_cell:
+        assert g.cases == int((keys == g.value).sum())
+        assert g.error == pytest.approx(float(errs[keys == g.value].mean()))
+        assert g.discrete_error == pytest.approx(float(d_errs[keys == g.value].mean()))
+    assert len({g.error for g in row.by_cell}) > 1  # the cases of different values fare differently here
+    assert evaluate(model, task, budget, examples=40, batch=16, seed=5).by_cell is None
+
+    # the command line prints a line per row, and a cell outside the memory is one clear error
+    run = tmp_path / "run"
+    assert main(["train", str(spec_file), "--out", str(run), "--no-eval"]) == 0
+    assert main(["eval", str(run), "--complexity", "3", "--examples", "8", "--by-cell", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "error by the input value of cell 0" in out and "complexity 3: " in out
+    assert main(["eval", str(run), "--by-cell", "8"]) == 1
+    assert "cell 8 is not in every row's memory: it must be in 0 .. 7" in capsys.readouterr().err

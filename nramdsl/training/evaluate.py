@@ -37,6 +37,16 @@ def masked_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
 
 
 @dataclass
+class CellGroup:
+    """The test cases of a row whose input held `value` in the cell asked about (`by_cell`)."""
+
+    value: int
+    cases: int
+    error: float | None  # fuzzy model, mean over these cases
+    discrete_error: float | None = None
+
+
+@dataclass
 class EvalRow:
     complexity: int
     memory: int
@@ -48,6 +58,8 @@ class EvalRow:
     discrete_solved: float | None = None
     match: float | None = None  # fraction of test cases where discrete and fuzzy outputs agree exactly
     mean_halt_step: float | None = None
+    # the error split by one input cell's value (ListK's k, say): where a program stops generalizing
+    by_cell: list[CellGroup] | None = None
 
     def as_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
@@ -86,10 +98,11 @@ def evaluate(
     readout: Readout = "halt",
     fuzzy: bool = True,
     discretize: bool = False,
+    by_cell: int | None = None,
 ) -> EvalRow:
     """One row: `examples` test cases at exactly `budget.complexity` (the hardest at that size)."""
     return evaluate_many([model], task, budget, examples=examples, batch=batch, seed=seed, readout=readout,
-                         fuzzy=fuzzy, discretize=discretize)[0]
+                         fuzzy=fuzzy, discretize=discretize, by_cell=by_cell)[0]
 
 
 # Members whose fuzzy runs share one forward pass are capped so that one memory tensor stays under this
@@ -109,20 +122,25 @@ def evaluate_many(
     readout: Readout = "halt",
     fuzzy: bool = True,
     discretize: bool = False,
+    by_cell: int | None = None,
 ) -> list[EvalRow]:
     """The row of each model (of one machine) on the same test cases; the fuzzy runs of many models share
-    forward passes (their controllers stacked), so scoring a population costs about one big run."""
+    forward passes (their controllers stacked), so scoring a population costs about one big run. With
+    `by_cell`, each row also splits its errors by the value that memory cell held on input."""
     gen = torch.Generator().manual_seed(seed)
     per_model: list[dict[str, list[torch.Tensor]]] = [defaultdict(list) for _ in models]
     done = 0
     while done < examples:
         n = min(batch, examples - done)
         tb = task.generate(budget.complexity, budget.memory, n, gen)
+        keys = tb.memory[:, by_cell].clone() if by_cell is not None else None
         fuzzy_preds: list[torch.Tensor | None] = [None] * len(models)
         if fuzzy:
             fuzzy_preds = _fuzzy_predictions(models, tb.memory, budget, readout, per_model)
         for k, model in enumerate(models):
             acc = per_model[k]
+            if keys is not None:
+                acc["keys"].append(keys)
             if fuzzy_preds[k] is not None:
                 acc["errs"].append(masked_error(fuzzy_preds[k], tb.target, tb.mask))  # type: ignore[arg-type]
             if discretize:
@@ -167,7 +185,23 @@ def _row(budget: Budget, examples: int, acc: dict[str, list[torch.Tensor]]) -> E
 
     return EvalRow(budget.complexity, budget.memory, budget.timesteps, examples, mean(acc["errs"]),
                    solved(acc["errs"]), mean(acc["d_errs"]), solved(acc["d_errs"]), mean(acc["matches"]),
-                   mean(acc["halts"]))
+                   mean(acc["halts"]), _by_cell(acc) if acc["keys"] else None)
+
+
+def _by_cell(acc: dict[str, list[torch.Tensor]]) -> list[CellGroup]:
+    """The row's per-case errors grouped by the input value of the cell asked about, in value order."""
+    keys = torch.cat(acc["keys"])
+    errs = torch.cat(acc["errs"]) if acc["errs"] else None
+    d_errs = torch.cat(acc["d_errs"]) if acc["d_errs"] else None
+
+    def mean(xs: torch.Tensor | None, where: torch.Tensor) -> float | None:
+        return None if xs is None else float(xs[where].mean())
+
+    groups = []
+    for value in torch.unique(keys).tolist():
+        where = keys == value
+        groups.append(CellGroup(int(value), int(where.sum()), mean(errs, where), mean(d_errs, where)))
+    return groups
 
 
 @dataclass
@@ -197,13 +231,14 @@ def generalization(
     memory: int | None = None,
     timesteps: int | None = None,
     progress: Callable[[str], None] | None = None,
+    by_cell: int | None = None,
 ) -> GeneralizationReport:
     """The generalization table: fuzzy (and discretized) error at each complexity, then the integer
     machine alone at `big`. The first row (`train_row`) is the training budget itself, without slack.
     `progress` hears a line before each row (a row can take minutes)."""
     return generalization_many([model], task, spec, train_complexity, complexities=complexities, examples=examples,
                                slack=slack, readout=readout, discretize=discretize, big=big, memory=memory,
-                               timesteps=timesteps, progress=progress)[0]
+                               timesteps=timesteps, progress=progress, by_cell=by_cell)[0]
 
 
 def generalization_many(
@@ -221,6 +256,7 @@ def generalization_many(
     memory: int | None = None,
     timesteps: int | None = None,
     progress: Callable[[str], None] | None = None,
+    by_cell: int | None = None,
 ) -> list[GeneralizationReport]:
     """`generalization` of each model, the fuzzy runs of all models sharing forward passes."""
     cs = complexities or default_complexities(train_complexity)
@@ -228,17 +264,19 @@ def generalization_many(
     say = progress or (lambda line: None)
     b = scaled_budget(task, train_complexity, train_complexity, spec.memory, spec.timesteps, slack=1.0)
     say(f"row 1/{n}: the training budget, complexity {b.complexity} (M = {b.memory}, T = {b.timesteps})")
-    train_rows = evaluate_many(models, task, b, examples=examples, readout=readout)
+    train_rows = evaluate_many(models, task, b, examples=examples, readout=readout, by_cell=by_cell)
     table: list[list[EvalRow]] = [[] for _ in models]
     for i, c in enumerate(cs, 2):
         b = scaled_budget(task, c, train_complexity, spec.memory, spec.timesteps, slack, memory, timesteps)
         say(f"row {i}/{n}: complexity {c} (M = {b.memory}, T = {b.timesteps}){', discretized too' * discretize}")
-        for k, row in enumerate(evaluate_many(models, task, b, examples=examples, readout=readout, discretize=discretize)):
+        rows = evaluate_many(models, task, b, examples=examples, readout=readout, discretize=discretize, by_cell=by_cell)
+        for k, row in enumerate(rows):
             table[k].append(row)
     if big and discretize:
         b = scaled_budget(task, big, train_complexity, spec.memory, spec.timesteps, slack)
         say(f"row {n}/{n}: complexity {big} on the integer machine alone (M = {b.memory}, T = {b.timesteps})")
-        rows = evaluate_many(models, task, b, examples=min(examples, 16), readout=readout, fuzzy=False, discretize=True)
+        rows = evaluate_many(models, task, b, examples=min(examples, 16), readout=readout, fuzzy=False, discretize=True,
+                             by_cell=by_cell)
         for k, row in enumerate(rows):
             table[k].append(row)
     return [GeneralizationReport(rows, train) for rows, train in zip(table, train_rows)]
@@ -246,7 +284,7 @@ def generalization_many(
 
 def check_request(task: Task, spec: MachineSpec, train_complexity: int, complexities: list[int], *, examples: int,
                   slack: float, big: int | None, memory: int | None, timesteps: int | None,
-                  batch: int = 32) -> None:
+                  batch: int = 32, by_cell: int | None = None) -> None:
     """The rows `generalization` would run, within the limits and sensible, before any runs (`nramdsl eval`
     takes these from the command line): an `NramError` naming the first that is not."""
     if not (math.isfinite(slack) and 0 < slack <= 100):
@@ -274,6 +312,11 @@ def check_request(task: Task, spec: MachineSpec, train_complexity: int, complexi
     if big:
         b = scaled_budget(task, big, train_complexity, spec.memory, spec.timesteps, slack)
         limits.TIMESTEPS.check(b.timesteps, None, None, f"complexity {big} on the integer machine: ")
+    if by_cell is not None:  # every row's memory holds the cell: the training row's is the smallest
+        smallest = min([scaled_budget(task, train_complexity, train_complexity, spec.memory, spec.timesteps).memory,
+                        *([memory] if memory else [])])
+        if not 0 <= by_cell < smallest:
+            raise NramError(f"cell {by_cell} is not in every row's memory: it must be in 0 .. {smallest - 1}")
 
 
 def format_table(rows: list[EvalRow]) -> str:
@@ -289,3 +332,16 @@ def format_table(rows: list[EvalRow]) -> str:
         for r in rows
     ]
     return tabulate(body, headers=head, tablefmt="simple", colalign=("right",) * len(head), disable_numparse=True)
+
+
+def format_by_cell(rows: list[EvalRow], cell: int) -> str:
+    """Each row's errors split by the input value of `cell`, one line per row."""
+
+    def group(g: CellGroup) -> str:
+        errors = " / ".join(f"{100 * x:.0f}%" for x in (g.error, g.discrete_error) if x is not None)
+        return f"{g.value}: {errors} ({g.cases})"
+
+    head = (f"error by the input value of cell {cell}: value: fuzzy / discretized error (cases); "
+            "the integer machine's row is discretized only")
+    return "\n".join([head, *(f"  complexity {r.complexity}: " + ", ".join(map(group, r.by_cell or []))
+                              for r in rows)])

@@ -149,6 +149,28 @@ def test_first_passes_count_what_each_population_trained_until_its_first_passing
     assert first_passes(pop1, 1) == [None]
 
 
+def test_first_trained_counts_until_the_first_exact_member_first_solved() -> None:
+    """The hard tasks' compute figure: seed-steps until the first member exact at the training size had its
+    first error-free batch at the top level (its `solved_at_step`), whether or not it passed any other bar."""
+    from nramdsl.training.results_table import first_trained
+
+    def member(seed: int, steps: int, exact: bool, solved_at: int | None) -> dict:
+        row = _member(seed, steps, 1.0, False)
+        return {**row, "bars": {**row["bars"], "train": exact}, "solved_at_step": solved_at}
+
+    # population 0: seed 1 is exact and first solved at 450 (seed 2 solved earlier, at 300, but is not exact
+    # when scored); seed 0 stopped at 200
+    pop0 = [member(0, 200, False, None), member(1, 2000, True, 450), member(2, 2500, False, 300),
+            member(3, 2500, True, 700)]
+    pop1 = [member(s, 3000, False, None) for s in range(4, 8)]
+    assert first_trained(pop0 + pop1, 4) == [200 + 450 * 3, None]
+    # one seed at a time: every earlier seed's steps, then the exact seed's own up to its first solve; an
+    # exact member with no solve logged counts all of its steps
+    assert first_trained(pop0, 1) == [200 + 450]
+    assert first_trained([member(0, 900, False, 100), member(1, 800, True, None)], 1) == [900 + 800]
+    assert first_trained(pop1, 1) == [None]
+
+
 def test_the_member_shown_is_the_exact_one_that_generalizes_best() -> None:
     """Several members at training error 0 (a PBT population's copies): the table shows the one with the
     lowest error at twice the training size; a member at every bar wins over both."""

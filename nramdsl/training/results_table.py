@@ -30,7 +30,7 @@ HEADER = ("Task", "Paper: train complexity / train error / generalization / disc
           "integer machine at 1,000", "Every bar (independent members)", "Populations with a member at every bar",
           "Best member: error at train / 2× / 3× / 50", "Best member: discretized error at 2×",
           "Seed-steps per passing member", "Training s per passing member",
-          "To the first passing member: seed-steps / training s")
+          "To the first passing member: seed-steps / training s", "To the first member at the train bar: seed-steps")
 
 
 def passes(row: dict[str, Any]) -> bool:
@@ -72,6 +72,36 @@ def first_passes(seeds: list[dict[str, Any]], population: int) -> list[dict[str,
         out.append({"seed": first["seed"], "seed_steps": sum(min(s["steps"], first["steps"]) for s in group),
                     "wall_s": first["wall_s"]})
     return out
+
+
+def first_trained(seeds: list[dict[str, Any]], population: int) -> list[int | None]:
+    """Per population, the seed-steps trained until its first member at the train bar (exact at the training
+    size when scored) had its first error-free batch at the top level: the hard tasks' figure, where no member
+    passes every bar. Counted as `first_passes` counts, at that member's `solved_at_step` instead of its end
+    (a PBT copy carries the step at which the weights it copied solved); its end where that was not logged."""
+
+    def solved(s: dict[str, Any]) -> int:
+        return s["steps"] if s.get("solved_at_step") is None else min(s["solved_at_step"], s["steps"])
+
+    if population <= 1:
+        steps = 0
+        for s in seeds:
+            if s["bars"]["train"]:
+                return [steps + solved(s)]
+            steps += s["steps"]
+        return [None]
+    out: list[int | None] = []
+    for group in population_groups(seeds, population):
+        trained = [solved(s) for s in group if s["bars"]["train"]]
+        out.append(sum(min(s["steps"], min(trained)) for s in group) if trained else None)
+    return out
+
+
+def _first_trained(seeds: list[dict[str, Any]], population: int) -> str:
+    found = [f for f in first_trained(seeds, population) if f is not None]
+    if not found:
+        return "–"
+    return f"{statistics.median(found):,.0f}" + (f" (median of {len(found)})" if len(found) > 1 else "")
 
 
 def _first(seeds: list[dict[str, Any]], population: int) -> str:
@@ -139,7 +169,8 @@ def _row(task: str, result: dict[str, Any] | None) -> list[str]:
             *(f"{result['reached'][b]}/{n}" for b in BARS), f"{every}/{n} ({every / max(n, 1):.1%})",
             f"{pops['passing']}/{pops['count']}", fuzzy, discrete,
             f"{round(steps / every):,}" if every else f"– ({steps:,} in all)",
-            f"{wall / every:,.0f}" if every else f"– ({wall:,.0f} in all)", _first(seeds, K)]
+            f"{wall / every:,.0f}" if every else f"– ({wall:,.0f} in all)", _first(seeds, K),
+            _first_trained(seeds, K)]
 
 
 def results_table(folder: Path) -> str:

@@ -243,8 +243,8 @@ def test_a_search_killed_part_way_resumes_from_the_checkpoint_and_ends_as_an_unb
     class Killed(Exception):
         pass
 
-    def reproduce(runs: str, *options: str) -> list[dict]:
-        argv = ["reproduce", str(spec_file), "--seeds", "2", "--population", "2", "--steps", "9", "--results",
+    def reproduce(runs: str, *options: str, steps: int = 9) -> list[dict]:
+        argv = ["reproduce", str(spec_file), "--seeds", "2", "--population", "2", "--steps", str(steps), "--results",
                 str(tmp_path / runs), "--runs", str(tmp_path / runs), "--option", "checkpoint_every=3"]
         assert main(argv + [a for o in options for a in ("--option", o)]) == 0
         return json.loads((tmp_path / runs / "access.json").read_text())["seeds"]
@@ -275,6 +275,20 @@ def test_a_search_killed_part_way_resumes_from_the_checkpoint_and_ends_as_an_unb
     capsys.readouterr()
     reproduce("other", "lr=0.01")
     assert "seeds 0-1: training" in capsys.readouterr().err
+
+    # a smaller budget than the one it was killed under: on from the checkpoint (step 3) when that lies within
+    # it, ending as an unbroken run with that budget; afresh when the checkpoint lies past it
+    for runs, steps, said in (("shorter", 6, "resuming"), ("shortest", 2, "training")):
+        with monkeypatch.context() as patch:
+            patch.setattr(population_module.Population, "step", dies_at_step_5)
+            with pytest.raises(Killed):
+                reproduce(runs)
+        capsys.readouterr()
+        finished = reproduce(runs, steps=steps)
+        assert f"seeds 0-1: {said}" in capsys.readouterr().err
+        unbroken = reproduce(f"{runs}-unbroken", steps=steps)
+        assert [{k: v for k, v in r.items() if k not in timing} for r in finished] == \
+            [{k: v for k, v in r.items() if k not in timing} for r in unbroken]
 
 
 def test_machine_fingerprint_ignores_paths_and_comments_but_not_the_machine(tmp_path: Path) -> None:

@@ -16,11 +16,14 @@ Units run one after another, in parallel processes (`--jobs`), or as tasks on a 
 settings, seeds and a fingerprint of the machine, so a later, larger search reuses it. A larger step budget
 reuses too: a unit whose members all stopped on their own before the old budget is what a unit with the
 larger budget would be, and a unit with a member that used its whole budget is resumed from its checkpoint
-(resume is exact, so this equals a fresh run with the larger budget).
+(resume is exact, so this equals a fresh run with the larger budget). A unit stopped part-way (killed,
+Ctrl-C) resumes from its last checkpoint under any budget that checkpoint does not lie past, smaller too:
+a search can be finished early at what it has.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -30,10 +33,12 @@ from typing import Any, Callable
 
 import torch
 
+from nramdsl.errors import NramError
 from nramdsl.lang.frontend import load_ref
 from nramdsl.lang.spec import MachineSpec, SpecRef
 from nramdsl.training.config import IMPLIED_BEFORE, TrainConfig
 from nramdsl.training.results_table import first_passes, passes, population_groups, populations_passing
+from nramdsl.training.rundir import check_checkpoint, load_checkpoint
 from nramdsl.training.unit import BARS, Unit, machine_fingerprint, train_unit, units
 
 @dataclass(frozen=True)
@@ -74,13 +79,22 @@ def _saved(fingerprint: str, cfg: TrainConfig, unit: Unit, saved: dict[str, Any]
     if any(then.get(k, before.get(k)) != now.get(k, defaults.get(k)) for k in (set(now) | set(then)) - {"steps", "seed"}):
         return Saved()
     budget = then.get("steps", defaults["steps"])
-    if interrupted:  # on from its last checkpoint, unless that may lie past the budget asked for now
-        return Saved(extend=budget <= cfg.steps and unit.run.has_checkpoint())
+    if interrupted:  # on from its last checkpoint, unless that lies past the budget asked for now
+        return Saved(extend=unit.run.has_checkpoint() and (budget <= cfg.steps or _checkpoint_step(unit) <= cfg.steps))
     if budget == cfg.steps or all(r["steps"] < budget and r["steps"] <= cfg.steps for r in rows):
         return Saved(rows=rows)  # the same budget, or members that all stopped by themselves within both
     if budget < cfg.steps and unit.run.has_checkpoint():
         return Saved(extend=True)
     return Saved()
+
+
+def _checkpoint_step(unit: Unit) -> float:
+    """The step of an interrupted unit's checkpoint: a search stopped part-way can be finished with a smaller
+    budget than it started with, from there. A checkpoint that cannot be read is no step (train afresh)."""
+    try:
+        return check_checkpoint(load_checkpoint(unit.run.checkpoint), unit.run.checkpoint).get("step", math.inf)
+    except NramError:
+        return math.inf
 
 
 def _unit_job(origin: SpecRef, cfg: TrainConfig, unit: Unit, threads: int, resume: bool) -> list[dict[str, Any]]:

@@ -442,6 +442,9 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by-cell", type=int, metavar="CELL",
                    help="also split each row's error by the value memory cell CELL holds on input (ListK: 1, k): "
                         "where a program stops generalizing")
+    p.add_argument("--member", type=int, metavar="SEED",
+                   help="RUN is a population: evaluate its member with this seed, from the population's checkpoint "
+                        "(RUN/members/sSEED is written only once the population has finished)")
     p.add_argument("--skip-via", action="store_true",
                    help="run `via` gates on the built-in kernels of their integer definitions: import nothing from "
                         "beside the run's spec (see docs/security.md)")
@@ -458,7 +461,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         args.command_parser.error("--big runs the discretized model on the integer machine: add --discretize")
     if not RunDir(args.run).has_checkpoint():
         raise NramError(f"'{args.run}' is not a run directory (no checkpoint.pt)")
-    model, config = load_run(args.run, skip_via=args.skip_via)
+    model, config = load_run(args.run, args.member, skip_via=args.skip_via)
     task = find_task(config["task"])
     c = config["complexity"]
     readout = args.readout or config["train"].get("readout", "halt")

@@ -173,6 +173,27 @@ def test_a_population_resumes_exactly_and_exports_its_members(tiny, tmp_path: Pa
         load_run(tmp_path / "full")
 
 
+def test_eval_member_reads_a_population_checkpoint_like_the_members_folder(tiny, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`nramdsl eval RUN --member SEED` scores a member from the population's checkpoint, which is what there is
+    while the population trains: the same rows as its members/sSEED folder, written when it finishes."""
+    from nramdsl.cli import main
+
+    cfg = settings(tiny, steps=6, **{"stop.probe_every": 0})
+    train_population(tiny, cfg, [3, 4], tmp_path / "pop")
+    capsys.readouterr()
+
+    def rows(*argv: str) -> list[dict]:
+        assert main(["eval", *argv, "--complexity", "3", "--examples", "8", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        return [out["train"], *out["rows"]]
+
+    for seed in (3, 4):
+        assert rows(str(tmp_path / "pop"), "--member", str(seed)) == rows(str(tmp_path / "pop" / "members" / f"s{seed}"))
+    assert main(["eval", str(tmp_path / "pop"), "--member", "5"]) == 1
+    assert "holds no member with seed 5 (seeds: [3, 4])" in capsys.readouterr().err
+
+
 def test_a_non_finite_member_skips_alone_and_rolls_back(tiny, monkeypatch) -> None:
     cfg = settings(tiny, steps=16, **{"max_skips": 2, "stop.probe_every": 0, "noise.eta": 0.0})
     real_run = NRAM.run

@@ -223,7 +223,8 @@ def model_state(state: dict[str, Any], seed: int | None = None) -> dict[str, tor
     seeds = list(state["seeds"])
     if seed is None and len(seeds) > 1:
         raise ValueError(f"the checkpoint holds a population of {len(seeds)}; each member is an ordinary run "
-                         f"directory in its folder: {MEMBERS}/sSEED")
+                         f"directory in its folder {MEMBERS}/sSEED once the population has finished, and "
+                         f"`nramdsl eval RUN --member SEED` reads one from this checkpoint")
     if seed is not None and seed not in seeds:
         raise ValueError(f"the checkpoint holds no member with seed {seed} (seeds: {seeds})")
     k = seeds.index(seed) if seed is not None else 0

@@ -160,6 +160,23 @@ def test_hand_written_copy_passes_at_1000(capsys: pytest.CaptureFixture[str]) ->
     assert row["mean_halt_step"] == 1002  # it halts once the last element is written, not at the budget
 
 
+def test_hand_written_permutation_solves_permutation_within_the_preset_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/permutation_by_hand.nram: Permutation on the preset's 14 modules (one READ per step) is within reach
+    of a table, i.e. of a feedforward controller, in the preset's T = 20 at the training size and at any size
+    beyond; it halts after 2n + 2 steps, and its compiled fuzzy model agrees with the integer machine."""
+    hand = EXAMPLES / "permutation_by_hand.nram"
+    for complexity, slack in ((6, "1"), (300, "2")):
+        assert main(["run", str(hand), "--complexity", str(complexity), "--slack", slack, "--examples", "8", "--json"]) == 0
+        row = json.loads(capsys.readouterr().out)
+        assert (row["complexity"], row["error"], row["solved"]) == (complexity, 0.0, 1.0)
+        assert row["mean_halt_step"] == 2 * complexity + 2
+        if complexity == 6:
+            assert row["timesteps"] == 20  # the preset's budget, not a larger one
+    assert main(["run", str(hand), "--complexity", "6", "--fuzzy", "--examples", "16", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["fuzzy_error"] == 0.0 and row["fuzzy_match"] == 1.0
+
+
 def test_learned_listk_program_solves_listk_on_the_integer_machine(capsys: pytest.CaptureFixture[str]) -> None:
     """examples/listk_learned.nram is the table `explain --emit nram` extracted from the first ListK member to pass
     every bar (docs/results.md). It must stay a program that solves ListK far past its training size, and its

@@ -160,16 +160,22 @@ def test_hand_written_copy_passes_at_1000(capsys: pytest.CaptureFixture[str]) ->
     assert row["mean_halt_step"] == 1002  # it halts once the last element is written, not at the budget
 
 
-def test_hand_written_permutation_solves_permutation_within_the_preset_budget(capsys: pytest.CaptureFixture[str]) -> None:
-    """examples/permutation_by_hand.nram: Permutation on the preset's 14 modules (one READ per step) is within reach
-    of a table, i.e. of a feedforward controller, in the preset's T = 20 at the training size and at any size
-    beyond; it halts after 2n + 2 steps, and its compiled fuzzy model agrees with the integer machine."""
-    hand = EXAMPLES / "permutation_by_hand.nram"
+@pytest.mark.parametrize("name", ["permutation_by_hand", "listsearch_by_hand"])
+def test_hand_written_hard_task_program_solves_its_task_within_the_preset_budget(
+        name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/{permutation,listsearch}_by_hand.nram: the two hard tasks whose searches never left the first
+    curriculum levels are within reach of a table, i.e. of a feedforward controller, on the preset's 14 modules
+    (one READ per step), in the preset's T = 20 at the training size and at any size beyond. Each halts by step
+    2n + 2 (Permutation exactly then: every element costs two steps), and its compiled fuzzy model agrees
+    with the integer machine."""
+    hand = EXAMPLES / f"{name}.nram"
     for complexity, slack in ((6, "1"), (300, "2")):
-        assert main(["run", str(hand), "--complexity", str(complexity), "--slack", slack, "--examples", "8", "--json"]) == 0
+        assert main(["run", str(hand), "--complexity", str(complexity), "--slack", slack, "--examples", "16", "--json"]) == 0
         row = json.loads(capsys.readouterr().out)
         assert (row["complexity"], row["error"], row["solved"]) == (complexity, 0.0, 1.0)
-        assert row["mean_halt_step"] == 2 * complexity + 2
+        assert row["mean_halt_step"] <= 2 * complexity + 2
+        if name == "permutation_by_hand":
+            assert row["mean_halt_step"] == 2 * complexity + 2
         if complexity == 6:
             assert row["timesteps"] == 20  # the preset's budget, not a larger one
     assert main(["run", str(hand), "--complexity", "6", "--fuzzy", "--examples", "16", "--json"]) == 0

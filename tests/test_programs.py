@@ -165,9 +165,9 @@ def test_hand_written_hard_task_program_solves_its_task_within_the_preset_budget
         name: str, capsys: pytest.CaptureFixture[str]) -> None:
     """examples/{permutation,listsearch}_by_hand.nram: the two hard tasks whose searches never left the first
     curriculum levels are within reach of a table, i.e. of a feedforward controller, on the preset's 14 modules
-    (one READ per step), in the preset's T = 20 at the training size and at any size beyond. Each halts by step
-    2n + 2 (Permutation exactly then: every element costs two steps), and its compiled fuzzy model agrees
-    with the integer machine."""
+    (one READ per step), in the preset's T = 20 at the training size and at any size beyond. Permutation halts
+    at step 2n + 2 exactly (every element costs two steps); ListSearch stops at the first match, so only its
+    mean halting step is bounded by that. The compiled fuzzy model agrees with the integer machine."""
     hand = EXAMPLES / f"{name}.nram"
     for complexity, slack in ((6, "1"), (300, "2")):
         assert main(["run", str(hand), "--complexity", str(complexity), "--slack", slack, "--examples", "16", "--json"]) == 0

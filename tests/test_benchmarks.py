@@ -92,3 +92,22 @@ def test_replay_stop_rule_cuts_members_at_solved_plus_n_and_counts_the_passes_it
                           text=True, timeout=60)
     assert proc.returncode == 1 and "is not a results file nramdsl wrote" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_softened_tables_scores_every_member_and_keeps_an_exact_table_exact(tmp_path: Path) -> None:
+    examples = BENCH.parent / "examples"
+    out = tmp_path / "soft.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "softened_tables.py"), str(examples / "permutation_by_hand.nram"),
+                           "--scales", "1", "30", "--seeds", "2", "--steps", "3", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    soft, sharp = json.loads(out.read_text())["runs"]
+    assert (soft["scale"], sharp["scale"]) == (1, 30)
+    assert [len(r["seeds"]) for r in (soft, sharp)] == [2, 2] and soft["seed_steps"] == sharp["seed_steps"] == 6
+    # at scale 30 the fuzzy run is the program: exact from the start, and three steps do not move it
+    assert sharp["start_error"] == 0.0 and sharp["passing"] == 2
+    # at scale 1 the program's choices are only slightly preferred: the fuzzy run starts far from exact
+    assert soft["start_error"] > 0.3
+    proc = subprocess.run([sys.executable, str(BENCH / "softened_tables.py"), str(examples / "copy.nram")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "has no table controller" in proc.stderr and "Traceback" not in proc.stderr

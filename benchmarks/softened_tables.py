@@ -15,6 +15,7 @@ getting near it (exploration); if it walks away even from close by, the objectiv
         --json results/alternatives/softened-tables.json
 
 `--option KEY=VALUE` changes a training setting for every run (e.g. `--option entropy.coef=0`).
+`--start-only` prints each scale's start error without training (where the fuzzy run stops being exact).
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--json", type=Path, help="write every run's record here")
+    ap.add_argument("--start-only", action="store_true", help="only the untrained softened tables' errors")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     options = dict(o.split("=", 1) for o in args.option)
@@ -95,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for path in args.specs:
             for scale in args.scales:
+                if args.start_only:
+                    spec = softened(load_machine(path), scale)
+                    err = start_error(plan(spec, configure(spec, options)), 64)
+                    print(f"{spec.name:<24} scale {scale:>2}: start error {err:.1%}", flush=True)
+                    continue
                 rec = run(path, scale, list(range(args.seeds)), args.steps, options)
                 records.append(rec)
                 print(f"{rec['machine']:<24} scale {scale:>2}: start error {rec['start_error']:.1%}, "

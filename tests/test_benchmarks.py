@@ -108,6 +108,10 @@ def test_softened_tables_scores_every_member_and_keeps_an_exact_table_exact(tmp_
     assert sharp["start_error"] == 0.0 and sharp["passing"] == 2
     # at scale 1 the program's choices are only slightly preferred: the fuzzy run starts far from exact
     assert soft["start_error"] > 0.3
+    proc = subprocess.run([sys.executable, str(BENCH / "softened_tables.py"), str(examples / "permutation_by_hand.nram"),
+                           "--scales", "1", "30", "--start-only"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split()[-1] for line in proc.stdout.splitlines()] == [f"{soft['start_error']:.1%}", "0.0%"]
     proc = subprocess.run([sys.executable, str(BENCH / "softened_tables.py"), str(examples / "copy.nram")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "has no table controller" in proc.stderr and "Traceback" not in proc.stderr

@@ -12,7 +12,7 @@ getting near it (exploration); if it walks away even from close by, the objectiv
 
     python benchmarks/softened_tables.py examples/permutation_by_hand.nram examples/listsearch_by_hand.nram \
         --scales 1 2 3 4 --seeds 8 --steps 600 --option stop.give_up_after=0 \
-        --json results/alternatives/softened-tables.json
+        --json results/alternatives/softened-tables/curriculum.json
 
 `--option KEY=VALUE` changes a training setting for every run (e.g. `--option entropy.coef=0`).
 `--start-only` prints each scale's start error without training (where the fuzzy run stops being exact).
@@ -50,6 +50,12 @@ def softened(spec: MachineSpec, scale: int) -> MachineSpec:
     return dataclasses.replace(spec, controller=controller)
 
 
+def softened_job(path: str, scale: int, options: dict[str, str]) -> Job:
+    """The training job of the machine in `path` with its table softened to `scale`."""
+    spec = softened(load_machine(path), scale)
+    return plan(spec, configure(spec, options))
+
+
 def start_error(job: Job, examples: int) -> float:
     """The fuzzy error of the untrained softened table at the training budget (where training starts)."""
     model = NRAM(job.spec, job.config.model).to(torch.float32)
@@ -58,18 +64,16 @@ def start_error(job: Job, examples: int) -> float:
 
 
 def run(path: str, scale: int, seeds: list[int], steps: int, options: dict[str, str]) -> dict[str, Any]:
-    spec = softened(load_machine(path), scale)
-    cfg = configure(spec, {**options, "steps": str(steps)})
-    job = plan(spec, cfg)
+    job = softened_job(path, scale, {**options, "steps": str(steps)})
     t0 = time.perf_counter()
-    results = train_population(spec, job.config, seeds)
+    results = train_population(job.spec, job.config, seeds)
     wall = time.perf_counter() - t0
     reports = generalization_many([r.model for r in results], job.task, job.spec, job.complexity,
                                   readout=job.config.readout)
     rows = [member_row(r, rep) for r, rep in zip(results, reports)]
     return {
         "spec": path,
-        "machine": spec.name,
+        "machine": job.spec.name,
         "scale": scale,
         "start_error": round(start_error(job, 64), 4),
         "members": len(rows),
@@ -98,9 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.specs:
             for scale in args.scales:
                 if args.start_only:
-                    spec = softened(load_machine(path), scale)
-                    err = start_error(plan(spec, configure(spec, options)), 64)
-                    print(f"{spec.name:<24} scale {scale:>2}: start error {err:.1%}", flush=True)
+                    job = softened_job(path, scale, options)
+                    print(f"{job.spec.name:<24} scale {scale:>2}: start error {start_error(job, 64):.1%}", flush=True)
                     continue
                 rec = run(path, scale, list(range(args.seeds)), args.steps, options)
                 records.append(rec)

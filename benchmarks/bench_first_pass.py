@@ -16,12 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 import torch
 
+from nramdsl.cli import option_arg
+from nramdsl.errors import NramError
 from nramdsl.lang.frontend import load_machine
 from nramdsl.training.evaluate import generalization
 from nramdsl.training.loop import Driver
@@ -90,7 +93,7 @@ def seeds(spec_path: str, base: int, options: dict[str, Any], budget_s: float) -
     return {"first_passing_seed": None, "wall_s": round(time.perf_counter() - t0, 1), "seed_steps": seed_steps}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default="examples/copy.nram")
     parser.add_argument("--population", type=int, default=32)
@@ -98,18 +101,24 @@ def main() -> None:
     parser.add_argument("--base-seed", type=int, default=0)
     parser.add_argument("--pbt-every", type=int, default=100)
     parser.add_argument("--budget", type=float, default=3600, help="seconds per mode before giving up")
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a training setting")
-    args = parser.parse_args()
-    options = dict(o.split("=", 1) for o in args.option)
-    for mode in args.modes:
-        if mode == "seeds":
-            row = seeds(args.spec, args.base_seed, options, args.budget)
-        else:
-            extra = {"pbt.every": args.pbt_every, "stop.give_up_after": 0} if mode == "pbt" else {}
-            row = population(args.spec, args.population, args.base_seed, {**options, **extra}, args.budget)
-        print(json.dumps({"spec": args.spec, "mode": mode, "K": args.population if mode != "seeds" else 1,
-                          "base_seed": args.base_seed, **row}), flush=True)
+    parser.add_argument("--option", type=option_arg, action="append", default=[], metavar="KEY=VALUE", help="a training setting")
+    args = parser.parse_args(argv)
+    options = dict(args.option)
+    try:
+        configure(load_machine(args.spec), options)  # a bad spec or setting: one located line, before any mode runs
+        for mode in args.modes:
+            if mode == "seeds":
+                row = seeds(args.spec, args.base_seed, options, args.budget)
+            else:
+                extra = {"pbt.every": args.pbt_every, "stop.give_up_after": 0} if mode == "pbt" else {}
+                row = population(args.spec, args.population, args.base_seed, {**options, **extra}, args.budget)
+            print(json.dumps({"spec": args.spec, "mode": mode, "K": args.population if mode != "seeds" else 1,
+                              "base_seed": args.base_seed, **row}), flush=True)
+    except NramError as e:
+        print(e.format(), file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from nramdsl.cli import option_arg
 from nramdsl.errors import NramError
 from nramdsl.lang.frontend import load_machine
 from nramdsl.lang.spec import MachineSpec
@@ -91,19 +92,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scales", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--seeds", type=int, default=4, help="members per scale (seeds 0 .. N-1, one population)")
     ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--option", type=option_arg, action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--json", type=Path, help="write every run's record here")
     ap.add_argument("--start-only", action="store_true", help="only the untrained softened tables' errors")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    options = dict(o.split("=", 1) for o in args.option)
+    options = dict(args.option)
     records = []
     try:
         for path in args.specs:
             for scale in args.scales:
                 if args.start_only:
                     job = softened_job(path, scale, options)
-                    print(f"{job.spec.name:<24} scale {scale:>2}: start error {start_error(job, 64):.1%}", flush=True)
+                    records.append({"spec": path, "machine": job.spec.name, "scale": scale,
+                                    "start_error": round(start_error(job, 64), 4)})
+                    print(f"{job.spec.name:<24} scale {scale:>2}: start error {records[-1]['start_error']:.1%}",
+                          flush=True)
                     continue
                 rec = run(path, scale, list(range(args.seeds)), args.steps, options)
                 records.append(rec)

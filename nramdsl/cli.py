@@ -92,7 +92,8 @@ def _override(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(f"{key} must be an integer, got {value!r}") from None
 
 
-def _option(text: str) -> tuple[str, str]:
+def option_arg(text: str) -> tuple[str, str]:
+    """argparse type of `--option KEY=VALUE` (here and in benchmarks/): a usage error, not a traceback, without `=`."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -261,7 +262,7 @@ def _training_arguments(p: argparse.ArgumentParser) -> None:
     _add_spec(p)
     p.add_argument("--task", help=f"the task (default: the machine's `task`); one of {', '.join(available_tasks())}")
     p.add_argument("--steps", type=int, help="optimizer updates (default: the machine's train block, else 3000)")
-    p.add_argument("--option", dest="options", metavar="KEY=VALUE", type=_option, action="append", default=[],
+    p.add_argument("--option", dest="options", metavar="KEY=VALUE", type=option_arg, action="append", default=[],
                    help="any training setting, e.g. --option lr=0.01 --option noise.eta=0.3 (all of them below); "
                         "repeatable")
 

@@ -108,10 +108,27 @@ def test_softened_tables_scores_every_member_and_keeps_an_exact_table_exact(tmp_
     assert sharp["start_error"] == 0.0 and sharp["passing"] == 2
     # at scale 1 the program's choices are only slightly preferred: the fuzzy run starts far from exact
     assert soft["start_error"] > 0.3
+    start = tmp_path / "start.json"
     proc = subprocess.run([sys.executable, str(BENCH / "softened_tables.py"), str(examples / "permutation_by_hand.nram"),
-                           "--scales", "1", "30", "--start-only"], capture_output=True, text=True, timeout=120)
+                           "--scales", "1", "30", "--start-only", "--json", str(start)],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert [line.split()[-1] for line in proc.stdout.splitlines()] == [f"{soft['start_error']:.1%}", "0.0%"]
+    assert [(r["scale"], r["start_error"]) for r in json.loads(start.read_text())["runs"]] == [
+        (1, soft["start_error"]), (30, 0.0)]
     proc = subprocess.run([sys.executable, str(BENCH / "softened_tables.py"), str(examples / "copy.nram")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "has no table controller" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("script, spec", [("softened_tables.py", "permutation_by_hand.nram"),
+                                          ("bench_first_pass.py", "copy.nram")])
+def test_benchmark_options_are_checked_before_anything_runs(script: str, spec: str) -> None:
+    examples = BENCH.parent / "examples"
+    positional = [str(examples / spec)] if script == "softened_tables.py" else ["--spec", str(examples / spec)]
+    proc = subprocess.run([sys.executable, str(BENCH / script), *positional, "--option", "lr"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "expected KEY=VALUE, got 'lr'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, str(BENCH / script), *positional, "--option", "lrr=0.1"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "lrr" in proc.stderr and "Traceback" not in proc.stderr

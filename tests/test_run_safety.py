@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shlex
 import signal
@@ -175,3 +176,67 @@ def test_ctrl_c_saves_a_population_too(tmp_path: Path) -> None:
     assert "--population" in words and words[-1] == "--resume"
     assert main(words[1:]) == 0
     assert [m["counters"]["step"] for m in load_checkpoint(run / "checkpoint.pt")["members"]] == [240, 240]
+
+
+def test_a_second_run_in_a_busy_folder_is_refused_and_leaves_the_first_alone(
+        reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    first = _start(run, resume=False)
+    assert _wait_for(first, lambda: (run / "checkpoint.pt").exists() and _lines(run) >= 3)
+    assert main([*_argv(run), "--resume"]) == 1  # the same command again, while the first trains
+    err = capsys.readouterr().err
+    assert f"'{run}' is in use: process {first.pid} is training there" in err and "Traceback" not in err
+    first.send_signal(signal.SIGKILL)  # the lock dies with its holder: the next run needs nothing cleaned up
+    first.wait(WAIT)
+    assert main([*_argv(run), "--resume"]) == 0
+    _assert_same_run(run, reference)  # the refused run wrote nothing into the first one's checkpoint or log
+
+
+def test_the_lock_file_is_not_followed_through_a_link(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run, target = tmp_path / "run", tmp_path / "precious.txt"
+    run.mkdir()
+    target.write_text("keep me")
+    (run / ".lock").symlink_to(target)
+    assert main(_argv(run)) == 1
+    err = capsys.readouterr().err
+    assert f"cannot lock the run directory: '{run / '.lock'}'" in err and "Traceback" not in err
+    assert target.read_text() == "keep me"
+
+
+def _children(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the workers through Linux's /proc")
+def test_a_search_killed_outright_stops_its_workers_at_a_checkpoint(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    argv = [sys.executable, "-m", "nramdsl", "reproduce", str(SPEC), "--seeds", "2", "--jobs", "2", "--runs", str(runs),
+            "--results", str(tmp_path), "--option", "stop.probe_every=0", "--option", "checkpoint_every=100000"]
+    search = subprocess.Popen([*argv, "--steps", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    folders = [runs / f"access-access-s{seed}" for seed in (0, 1)]
+    assert _wait_for(search, lambda: all(_lines(f) >= 3 for f in folders))
+    workers = _children(search.pid)
+    assert len(workers) >= 2
+    search.send_signal(signal.SIGTERM)  # not Ctrl-C: the workers get no signal of their own
+    search.wait(WAIT)
+    deadline = time.monotonic() + WAIT
+    try:
+        while any(_alive(w) for w in workers):
+            assert time.monotonic() < deadline, "the workers went on training after their search was killed"
+            time.sleep(0.1)
+    finally:  # a failure must not leave them training for the rest of the session
+        for w in filter(_alive, workers):
+            os.kill(w, signal.SIGKILL)
+    for folder in folders:  # each stopped as on Ctrl-C: a checkpoint past the one written at the start
+        assert load_checkpoint(folder / "checkpoint.pt")["step"] > 0
+    # nothing holds the folders now: the search runs again (its budget below the checkpoints: afresh)
+    again = subprocess.run([*argv, "--steps", "4"], capture_output=True, text=True, timeout=WAIT)
+    assert again.returncode == 0, again.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().split("State:")[1].splitlines()[0].lower()
+    except (OSError, IndexError):
+        return False

@@ -205,7 +205,7 @@ def test_files_get_the_ordinary_mode_and_no_temporary_is_left(place: Path) -> No
     finally:
         os.umask(old)
     names = sorted(p.name for p in (place / "run").iterdir())
-    assert names == ["checkpoint.pt", "config.json", "metrics.jsonl"]
+    assert names == [".lock", "checkpoint.pt", "config.json", "metrics.jsonl"]  # .lock: the run's, left for the next
     for name in names:
         assert stat.S_IMODE((place / "run" / name).stat().st_mode) == 0o644, name
 

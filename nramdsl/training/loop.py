@@ -9,6 +9,7 @@ the run had never stopped. A population's members are also written out as ordina
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -83,7 +84,15 @@ def train_population(
         raise ValueError(f"a population needs distinct seeds, got {seeds}")
     job = plan(spec, cfg)
     check_size(spec, job.config, len(seeds))
-    driver = Driver(Population(job, seeds), RunDir(out_dir) if out_dir is not None else None, origin or spec.ref)
+    run_dir = RunDir(out_dir) if out_dir is not None else None
+    with run_dir.lock() if run_dir is not None else contextlib.nullcontext():
+        return _train(Driver(Population(job, seeds), run_dir, origin or spec.ref), cfg, resume, progress, on_log)
+
+
+def _train(driver: Driver, cfg: TrainConfig, resume: bool, progress: bool,
+           on_log: Callable[[dict[str, Any]], None] | None) -> list[TrainResult]:
+    """Start the driver's population, step it to its end or a Ctrl-C, finish it (the caller holds the folder)."""
+    seeds = driver.population.seeds
     driver.start(resume)
     desc = "train" if len(seeds) == 1 else f"population of {len(seeds)}"
     with StopRequest() as stop, ProgressDisplay(cfg.steps, driver.population.step_count, enabled=progress,

@@ -22,6 +22,7 @@ is not what it should be is one `NramError`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -35,6 +36,11 @@ from typing import IO, Any, Callable, Iterator
 
 import torch
 
+try:
+    import fcntl
+except ImportError:  # Windows: run directories are not locked there
+    fcntl = None  # type: ignore[assignment]
+
 from nramdsl import limits
 from nramdsl.errors import NramError, Span
 
@@ -42,6 +48,7 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
+LOCK = ".lock"  # held (flock) by the process training in the folder, `RunDir.lock`
 TEMPORARY = ".tmp"  # the suffix of a write in progress
 POPULATION_FORMAT = "nramdsl-population/1"
 # What every checkpoint holds, and the type of each part (`nramdsl.training.population.Population.state_dict`),
@@ -53,6 +60,11 @@ MEMBER_PARTS: dict[str, type] = {"seed": int, "curriculum": dict, "data_gen": to
 # A checkpoint written before populations (one model, torch's Adam): still read (`legacy_to_population`).
 LEGACY_PARTS: dict[str, type] = {"model": dict, "optimizer": dict, "curriculum": dict, "data_gen": torch.Tensor,
                                  "noise_gen": torch.Tensor, "counters": dict}
+
+
+# The run directories this process holds, and how many holders each (`RunDir.lock` nests: a seed search's
+# unit holds its folder across training and scoring, and the training inside takes it again).
+_HELD: dict[Path, int] = {}
 
 
 # What config.json holds (`nramdsl.training.loop.run_config`), as its readers need it.
@@ -255,6 +267,48 @@ class RunDir:
                     what = "is a file" if folder == self.path else f"is under '{folder}', which is a file"
                     raise NramError(f"cannot use '{self.path}' as a run directory: it {what}")
                 break
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder while this process trains in it. A second run started on the same folder (the same
+        command twice, or a search relaunched while an old one's workers still run) would interleave its
+        checkpoints, metrics and result with this one's; it gets one error line instead. An advisory `flock`
+        on RUN/.lock, which the operating system drops when the process ends, however it ends: a killed run
+        leaves no stale lock. Without `fcntl` (Windows) nothing is locked."""
+        key = self.path.resolve()
+        if fcntl is None or _HELD.get(key):
+            _HELD[key] = _HELD.get(key, 0) + 1
+            try:
+                yield
+            finally:
+                _HELD[key] -= 1
+            return
+        self.check_writable()
+        self.path.mkdir(parents=True, exist_ok=True)
+        path = self.path / LOCK
+        try:  # not through a link someone left there: the pid written below would land in its target
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        except OSError as exc:
+            raise NramError(f"cannot lock the run directory: '{path}': {exc.strerror}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                who = f"process {holder}" if holder.isdigit() else "another process"
+                raise NramError(f"'{self.path}' is in use: {who} is training there; wait for it to end or stop "
+                                f"it, then run again (it resumes from the last checkpoint)") from None
+            except OSError:  # a file system without locks: train unlocked, as before locks existed
+                pass
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            _HELD[key] = 1
+            try:
+                yield
+            finally:
+                _HELD[key] -= 1
+        finally:
+            os.close(fd)  # closing drops the flock
 
     def remove_temporaries(self) -> list[Path]:
         """Delete the temporary files of writes a killed run never finished (`.NAME.XXXX.tmp`)."""

@@ -37,6 +37,7 @@ from nramdsl.errors import NramError
 from nramdsl.lang.frontend import load_ref
 from nramdsl.lang.spec import MachineSpec, SpecRef
 from nramdsl.training.config import IMPLIED_BEFORE, TrainConfig
+from nramdsl.training.interrupt import stop_with_parent
 from nramdsl.training.results_table import first_passes, passes, population_groups, populations_passing
 from nramdsl.training.rundir import check_checkpoint, load_checkpoint
 from nramdsl.training.unit import BARS, Unit, machine_fingerprint, train_unit, units
@@ -146,7 +147,8 @@ def _run_local(spec: MachineSpec, cfg: TrainConfig, todo: list[tuple[Unit, bool]
         names = ", ".join(_span(u).removeprefix("seed ").removeprefix("seeds ") for u, _ in todo)
         report(f"training seeds {names}, {jobs} at a time, {threads} thread(s) each")
         # spawn, not fork: a forked child would inherit the parent's torch thread pools
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=stop_with_parent, initargs=(os.getpid(),)) as pool:
             futures = [(pool.submit(_unit_job, origin, cfg, unit, threads, resume), unit) for unit, resume in todo]
             for future, unit in futures:
                 done.append(future.result())

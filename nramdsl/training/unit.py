@@ -92,14 +92,17 @@ def train_unit(spec: MachineSpec, cfg: TrainConfig, unit: Unit, origin: SpecRef 
     # The run directory is about to be rewritten: its result becomes what is being trained (an atomic
     # replace), until the new result replaces that; a search killed part-way resumes this unit from its
     # last checkpoint instead of starting it again (`search.saved_unit`).
-    unit.run.write_result({"key": unit_key(spec, cfg, unit), "training": True})
-    job = plan(spec, cfg)
-    results = train_population(spec, cfg, list(unit.seeds), unit.run.path, resume=resume, progress=progress,
-                               origin=origin)
-    t0 = time.perf_counter()
-    reports = generalization_many([r.model for r in results], job.task, spec, job.complexity, readout=cfg.readout)
-    rows = [member_row(r, rep) for r, rep in zip(results, reports)]
-    for row in rows:
-        row["eval_s"] = round((time.perf_counter() - t0) / len(rows), 1)
-    unit.run.write_result({"key": unit_key(spec, cfg, unit), "rows": rows})
+    # The folder is held from here to the result (`RunDir.lock`): no other search trains or scores in it.
+    with unit.run.lock():
+        unit.run.write_result({"key": unit_key(spec, cfg, unit), "training": True})
+        job = plan(spec, cfg)
+        results = train_population(spec, cfg, list(unit.seeds), unit.run.path, resume=resume, progress=progress,
+                                   origin=origin)
+        t0 = time.perf_counter()
+        reports = generalization_many([r.model for r in results], job.task, spec, job.complexity,
+                                      readout=cfg.readout)
+        rows = [member_row(r, rep) for r, rep in zip(results, reports)]
+        for row in rows:
+            row["eval_s"] = round((time.perf_counter() - t0) / len(rows), 1)
+        unit.run.write_result({"key": unit_key(spec, cfg, unit), "rows": rows})
     return rows

@@ -340,3 +340,16 @@ def test_the_error_split_by_an_input_cell_groups_each_case_by_its_value(spec_fil
     assert "error by the input value of cell 0" in out and "complexity 3: " in out
     assert main(["eval", str(run), "--by-cell", "8"]) == 1
     assert "cell 8 is not in every row's memory: it must be in 0 .. 7" in capsys.readouterr().err
+
+
+def test_the_readme_table_is_what_nramdsl_results_prints_of_results(capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    root = Path(__file__).parent.parent
+    monkeypatch.chdir(root)
+    assert main(["results"]) == 0
+    printed = capsys.readouterr().out.strip()
+    readme = (root / "README.md").read_text()
+    after = readme.split("<!-- results table: the output of `nramdsl results` -->", 1)[1].strip()
+    # the README's block is the command's output verbatim: a result recorded without it, or a number edited by
+    # hand in either place, shows here
+    assert after.startswith(printed + "\n\n"), "README.md's results table is not `nramdsl results`'s output"

@@ -274,15 +274,19 @@ class RunDir:
         command twice, or a search relaunched while an old one's workers still run) would interleave its
         checkpoints, metrics and result with this one's; it gets one error line instead. An advisory `flock`
         on RUN/.lock, which the operating system drops when the process ends, however it ends: a killed run
-        leaves no stale lock. Without `fcntl` (Windows) nothing is locked."""
+        leaves no stale lock. Nested holds in one process share the first one's. Without `fcntl` (Windows)
+        nothing is locked."""
         key = self.path.resolve()
-        if fcntl is None or _HELD.get(key):
+        with self._flock() if fcntl is not None and not _HELD.get(key) else contextlib.nullcontext():
             _HELD[key] = _HELD.get(key, 0) + 1
             try:
                 yield
             finally:
                 _HELD[key] -= 1
-            return
+
+    @contextlib.contextmanager
+    def _flock(self) -> Iterator[None]:
+        """The flock of `lock`, with this process's id in the file for the error of whoever finds it held."""
         self.check_writable()
         self.path.mkdir(parents=True, exist_ok=True)
         path = self.path / LOCK
@@ -302,11 +306,7 @@ class RunDir:
                 pass
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode())
-            _HELD[key] = 1
-            try:
-                yield
-            finally:
-                _HELD[key] -= 1
+            yield
         finally:
             os.close(fd)  # closing drops the flock
 

@@ -319,3 +319,39 @@ def test_pbt_ranks_by_level_then_probe_then_training_error() -> None:
                member("nan", 7, 0.01, [float("nan")])]
     assert [m.name for m in rank(members)] == ["general, noisier", "nan", "exact here, wrong at 2x",
                                                "not probed yet", "lower level"]
+
+
+def test_pbt_origins_follow_copies_of_copies_and_read_a_round_from_before_it() -> None:
+    from nramdsl.training.pbt import origins
+
+    # round 100: 3 copies 0; round 200: 2 copies 3 (so 0's weights), 1 copies 2 (2's own, before the round)
+    copies = [(200, 1, 2), (100, 3, 0), (200, 2, 3)]
+    assert origins([0, 1, 2, 3], copies) == {0: 0, 1: 2, 2: 0, 3: 0}
+    assert origins([0, 1, 2, 3], list(reversed(copies))) == {0: 0, 1: 2, 2: 0, 3: 0}
+    assert origins([4, 5], []) == {4: 4, 5: 5}  # no PBT: every member is its own
+    assert origins([0, 1], [(100, 1, 7)]) is None  # a copy from outside the population
+
+
+def test_pbt_origins_in_the_metrics_are_the_copies_the_population_made(tiny, tmp_path: Path, monkeypatch) -> None:
+    """The origins read back from a PBT run's metrics (what `reproduce` records per member) are the ones
+    tracked live, round by round, from the members whose weights were actually copied."""
+    from nramdsl.training.search import weight_origins
+    from nramdsl.training.unit import Unit
+
+    cfg = settings(tiny, steps=12, **{"pbt.every": 2, "pbt.quantile": 0.5, "stop.probe_every": 0})
+    truth = {s: s for s in range(4)}
+    real_round = population_module.Population._pbt_round
+
+    def watching_round(self):
+        events = real_round(self)
+        before = dict(truth)
+        for e in events:
+            truth[e["seed"]] = before[e["pbt"]["copied"]]
+        return events
+
+    monkeypatch.setattr(population_module.Population, "_pbt_round", watching_round)
+    train_population(tiny, cfg, [0, 1, 2, 3], tmp_path / "pbt")
+    found = weight_origins(Unit((0, 1, 2, 3), RunDir(tmp_path / "pbt")))
+    assert found == truth and any(truth[s] != s for s in truth)
+    (tmp_path / "pbt" / "metrics.jsonl").write_text('{"step": 2, "seed": 1, "pbt": {"step": 2, "copied": "0"}}\n')
+    assert weight_origins(Unit((0, 1, 2, 3), RunDir(tmp_path / "pbt"))) is None  # not an origin: no figure

@@ -184,3 +184,25 @@ def test_the_member_shown_is_the_exact_one_that_generalizes_best() -> None:
     seeds = [member(0, 0.05, 0.2), member(1, 0.0, 0.48), member(2, 0.0, None), member(3, 0.0, 0.37)]
     assert best_member(seeds, 10)["seed"] == 3
     assert best_member([*seeds, member(4, 0.0, 0.5, passing=True)], 10)["seed"] == 4
+
+
+def test_a_pbt_search_records_origins_and_the_table_counts_passing_initializations(spec_file: Path,
+                                                                                   tmp_path: Path) -> None:
+    """Members a PBT search passes with may be copies of one solution: each row records the seed its weights
+    descend from, the summary counts distinct ones, and the results table says so beside the member count."""
+    from nramdsl.training.results_table import results_table
+
+    plain = reproduce(spec_file, tmp_path / "plain", "--population", "2")
+    assert [s["origin"] for s in plain["seeds"]] == [0, 1, 2, 3]  # no PBT: every member its own
+    pbt = reproduce(spec_file, tmp_path / "pbt", "--population", "4", "--option", "pbt.every=2",
+                    "--option", "pbt.quantile=0.5")
+    assert all(s["origin"] in range(4) for s in pbt["seeds"]) and any(s["origin"] != s["seed"] for s in pbt["seeds"])
+    passing = [s for s in pbt["seeds"] if all(s["bars"].values())]
+    assert pbt["passing_origins"] == len({s["origin"] for s in passing})
+    # the table: three passing members from one initialization
+    for i, s in enumerate(pbt["seeds"]):
+        s["bars"] = dict.fromkeys(s["bars"], i < 3)
+        s["origin"] = 0
+    pbt["passing_origins"] = 1
+    (tmp_path / "pbt" / "results" / "access.json").write_text(json.dumps(pbt))
+    assert "| 3/4 (75.0%); 1 initialization |" in results_table(tmp_path / "pbt" / "results")

@@ -14,7 +14,7 @@ Every copy is recorded in both members' lineage and in the metrics, so a result 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 
@@ -68,6 +68,26 @@ def explore(settings: dict[str, float], resample: float, perturb: float, gen: to
             up = float(torch.rand((), generator=gen, dtype=torch.float64)) < 0.5
             out[key] = value * (1 + perturb if up else 1 - perturb)
     return out
+
+
+def origins(seeds: list[int], copies: Iterable[tuple[int, int, int]]) -> dict[int, int] | None:
+    """Whose initialization each member's final weights descend from: its own seed, or, through the copies
+    (step, loser's seed, winner's seed) of the metrics, the origin of the member it copied last. Members
+    passing with one origin are one solution found once, so counting origins rather than members keeps a
+    PBT search's success rate comparable with independent members'. The copies of one round read the
+    origins from before it, so their order within the round does not matter. None when a copy names a seed
+    outside `seeds` (metrics of another population)."""
+    origin = {seed: seed for seed in seeds}
+    rounds: dict[int, list[tuple[int, int]]] = {}
+    for step, loser, winner in copies:
+        if loser not in origin or winner not in origin:
+            return None
+        rounds.setdefault(step, []).append((loser, winner))
+    for step in sorted(rounds):
+        before = dict(origin)
+        for loser, winner in rounds[step]:
+            origin[loser] = before[winner]
+    return origin
 
 
 def pairs(members: list[Any], quantile: float, gen: torch.Generator) -> list[tuple[Any, Any]]:

@@ -166,11 +166,19 @@ def _row(task: str, result: dict[str, Any] | None) -> list[str]:
     wall = compute.get("train_wall_s", sum(s["wall_s"] for s in seeds))
     fuzzy, discrete = _errors(best_member(seeds, complexity), complexity)
     return [task, paper, f"{result['memory']}, {result['timesteps']}, {complexity}", str(K), str(n),
-            *(f"{result['reached'][b]}/{n}" for b in BARS), f"{every}/{n} ({every / max(n, 1):.1%})",
+            *(f"{result['reached'][b]}/{n}" for b in BARS), f"{every}/{n} ({every / max(n, 1):.1%}){_origins(result, every)}",
             f"{pops['passing']}/{pops['count']}", fuzzy, discrete,
             f"{round(steps / every):,}" if every else f"– ({steps:,} in all)",
             f"{wall / every:,.0f}" if every else f"– ({wall:,.0f} in all)", _first(seeds, K),
             _first_trained(seeds, K)]
+
+
+def _origins(result: dict[str, Any], every: int) -> str:
+    """How many initializations the passing members descend from, where PBT copies made it fewer."""
+    origins = result.get("passing_origins")
+    if type(origins) is not int or origins >= every:
+        return ""
+    return f"; {origins} initialization{'s' if origins != 1 else ''}"
 
 
 def results_table(folder: Path) -> str:

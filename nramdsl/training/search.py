@@ -38,6 +38,7 @@ from nramdsl.lang.frontend import load_ref
 from nramdsl.lang.spec import MachineSpec, SpecRef
 from nramdsl.training.config import IMPLIED_BEFORE, TrainConfig
 from nramdsl.training.interrupt import stop_with_parent
+from nramdsl.training.pbt import origins
 from nramdsl.training.results_table import first_passes, passes, population_groups, populations_passing
 from nramdsl.training.rundir import check_checkpoint, load_checkpoint
 from nramdsl.training.unit import BARS, Unit, machine_fingerprint, train_unit, units
@@ -112,7 +113,8 @@ def run_seeds(spec: MachineSpec, cfg: TrainConfig, seeds: list[int], runs: Path,
     `reuse` is off), so adding seeds costs only the new ones."""
     rows: dict[int, dict[str, Any]] = {}
     todo: list[tuple[Unit, bool]] = []
-    for unit in units(spec, cfg.task, seeds, runs, population):
+    every_unit = units(spec, cfg.task, seeds, runs, population)
+    for unit in every_unit:
         saved = saved_unit(spec, cfg, unit) if reuse else Saved()
         if saved.rows is not None:
             report(f"{_span(unit)}: reusing {unit.run.path}")
@@ -129,7 +131,30 @@ def run_seeds(spec: MachineSpec, cfg: TrainConfig, seeds: list[int], runs: Path,
     else:
         for unit_rows in _run_local(spec, cfg, todo, origin, jobs, progress, report):
             rows.update((r["seed"], r) for r in unit_rows)
+    for unit in every_unit:
+        for seed, first in (weight_origins(unit) or {}).items():
+            rows[seed] = {**rows[seed], "origin": first}
     return [rows[seed] for seed in seeds]
+
+
+def weight_origins(unit: Unit) -> dict[int, int] | None:
+    """Per member, the seed whose initialization its final weights descend from (`pbt.origins`), read
+    from the PBT copies in the unit's metrics; None where they cannot be read (a Ray worker's run
+    directory on another machine, a damaged file) or name other seeds."""
+    try:
+        rows = list(unit.run.read_metrics())
+    except (NramError, OSError):
+        return None
+    copies = []
+    for row in rows:
+        event = row.get("pbt")
+        if event is None:
+            continue
+        fields = (event.get("step"), row.get("seed"), event.get("copied")) if isinstance(event, dict) else ()
+        if len(fields) != 3 or not all(type(x) is int for x in fields):
+            return None
+        copies.append(fields)
+    return origins(list(unit.seeds), copies)
 
 
 def _run_local(spec: MachineSpec, cfg: TrainConfig, todo: list[tuple[Unit, bool]], origin: SpecRef, jobs: int,
@@ -189,6 +214,8 @@ def summarize(task: str, spec: MachineSpec, cfg: TrainConfig, seeds: list[dict[s
                     "eval_wall_s": round(sum(s.get("eval_s", 0.0) for s in seeds), 1),
                     "seed_steps_per_passing": round(seed_steps / len(passing)) if passing else None,
                     "train_wall_s_per_passing": round(wall / len(passing), 1) if passing else None},
+        # distinct initializations among the passing members: PBT copies of one solution count once
+        "passing_origins": len({s["origin"] for s in passing}) if all("origin" in s for s in passing) else None,
         "first_pass": first_passes(seeds, population),
         "best_train_error": min((s["train_error"] for s in seeds if s["train_error"] is not None), default=None),
         "mean_steps_per_s": round(sum(s["steps_per_s"] for s in seeds) / max(len(seeds), 1), 2),

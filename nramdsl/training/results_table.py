@@ -166,7 +166,8 @@ def _row(task: str, result: dict[str, Any] | None) -> list[str]:
     wall = compute.get("train_wall_s", sum(s["wall_s"] for s in seeds))
     fuzzy, discrete = _errors(best_member(seeds, complexity), complexity)
     return [task, paper, f"{result['memory']}, {result['timesteps']}, {complexity}", str(K), str(n),
-            *(f"{result['reached'][b]}/{n}" for b in BARS), f"{every}/{n} ({every / max(n, 1):.1%}){_origins(result, every)}",
+            *(f"{result['reached'][b]}/{n}" for b in BARS),
+            f"{every}/{n} ({every / max(n, 1):.1%}){_origins(result, every)}",
             f"{pops['passing']}/{pops['count']}", fuzzy, discrete,
             f"{round(steps / every):,}" if every else f"– ({steps:,} in all)",
             f"{wall / every:,.0f}" if every else f"– ({wall:,.0f} in all)", _first(seeds, K),

@@ -190,14 +190,14 @@ def test_a_pbt_search_records_origins_and_the_table_counts_passing_initializatio
                                                                                    tmp_path: Path) -> None:
     """Members a PBT search passes with may be copies of one solution: each row records the seed its weights
     descend from, the summary counts distinct ones, and the results table says so beside the member count."""
-    from nramdsl.training.results_table import results_table
+    from nramdsl.training.results_table import passes, results_table
 
     plain = reproduce(spec_file, tmp_path / "plain", "--population", "2")
     assert [s["origin"] for s in plain["seeds"]] == [0, 1, 2, 3]  # no PBT: every member its own
     pbt = reproduce(spec_file, tmp_path / "pbt", "--population", "4", "--option", "pbt.every=2",
                     "--option", "pbt.quantile=0.5")
     assert all(s["origin"] in range(4) for s in pbt["seeds"]) and any(s["origin"] != s["seed"] for s in pbt["seeds"])
-    passing = [s for s in pbt["seeds"] if all(s["bars"].values())]
+    passing = [s for s in pbt["seeds"] if passes(s)]
     assert pbt["passing_origins"] == len({s["origin"] for s in passing})
     # the table: three passing members from one initialization
     for i, s in enumerate(pbt["seeds"]):

@@ -3,6 +3,8 @@ logged, PBT copies included; the plot is a real PNG; a bad metrics file is one l
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,16 @@ def test_curves_are_the_logged_rows_with_each_copy_named_by_seed(pbt_run: tuple[
         assert curve.copies == [(r["step"], r["pbt"]["copied"]) for r in rows if r.get("member") == k and "pbt" in r]
         assert all(source in {5, 6, 7, 8} - {curve.seed} for _, source in curve.copies)  # seeds, never itself
     assert sum(len(c.copies) for c in curves) == 4  # two rounds, half of four members each
+
+
+def test_a_damaged_copy_row_is_skipped_and_the_curves_still_read(pbt_run: tuple[Path, list[dict]],
+                                                                   tmp_path: Path) -> None:
+    run, _ = pbt_run
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run, damaged)
+    with (damaged / "metrics.jsonl").open("a") as fh:
+        fh.write(json.dumps({"step": 12, "member": 1, "seed": 6, "pbt": {"step": 12, "copied": "5"}}) + "\n")
+    assert read_curves(damaged) == read_curves(run)
 
 
 def test_cli_prints_a_row_per_member_and_draws_a_png(pbt_run: tuple[Path, list[dict]], tmp_path: Path,

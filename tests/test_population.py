@@ -332,6 +332,20 @@ def test_pbt_origins_follow_copies_of_copies_and_read_a_round_from_before_it() -
     assert origins([0, 1], [(100, 1, 7)]) is None  # a copy from outside the population
 
 
+def test_a_copy_row_reads_back_as_the_copy_it_was_written_from() -> None:
+    """population.py writes each exploit with `Copy.row`; curves and origins read it with `read_copy`."""
+    from nramdsl.training.pbt import Copy, read_copy
+
+    copy = Copy(round=200, step=187, member=3, seed=9, copied=4)
+    row = json.loads(json.dumps(copy.row({"lr": 0.002})))  # as it comes back from metrics.jsonl
+    assert read_copy(row) == copy and row["pbt"]["settings"] == {"lr": 0.002}
+    assert read_copy({"step": 5, "member": 0, "seed": 9, "train_error": 0.5, "level": 1}) is None  # not a copy
+    for damaged in ({**row, "pbt": {**row["pbt"], "copied": "4"}}, {**row, "pbt": [200, 4]},
+                    {k: v for k, v in row.items() if k != "seed"}, {**row, "pbt": {**row["pbt"], "step": True}}):
+        with pytest.raises(ValueError):
+            read_copy(damaged)
+
+
 def test_pbt_origins_in_the_metrics_are_the_copies_the_population_made(tiny, tmp_path: Path, monkeypatch) -> None:
     """The origins read back from a PBT run's metrics (what `reproduce` records per member) are the ones
     tracked live, round by round, from the members whose weights were actually copied."""

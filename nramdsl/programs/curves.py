@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nramdsl.errors import NramError
 from nramdsl.programs.plot import require_matplotlib
+from nramdsl.training.pbt import read_copy
 from nramdsl.training.rundir import RunDir
 
 
@@ -45,10 +46,13 @@ def read_curves(run: Path) -> list[Curve]:
             continue
         seed = row.get("seed", member)
         curve = curves.setdefault(member, Curve(seed if isinstance(seed, int) else member))
-        pbt = row.get("pbt")
-        if isinstance(pbt, dict):
-            if isinstance(pbt.get("copied"), int):  # the seed of the member it copied
-                curve.copies.append((row["step"], pbt["copied"]))
+        if "pbt" in row:
+            try:
+                copy = read_copy(row)
+            except ValueError:
+                continue  # a damaged copy row is no point of the curve; the curve is still drawn
+            if copy is not None:
+                curve.copies.append((copy.step, copy.copied))
             continue
         error, level = row.get("train_error"), row.get("level")
         if _number(error) and isinstance(level, int):

@@ -8,12 +8,14 @@ state, its curriculum and its phase (exploit). It keeps its own seed, generators
 explores a new example and noise stream from there. Then each of its `EXPLORED` settings is multiplied by
 1 ± `perturb` (either with probability 1/2), or with probability `resample` drawn afresh from its range
 (explore); noise.eta only with `pbt.noise` on, else every member keeps the η it was configured with.
-Every copy is recorded in both members' lineage and in the metrics, so a result can be traced.
+Every copy is recorded in the copying member's lineage and as a row of the metrics (`Copy`, read back by
+`read_copy` for learning curves and for the origins a search records), so a result can be traced.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import torch
@@ -68,6 +70,35 @@ def explore(settings: dict[str, float], resample: float, perturb: float, gen: to
             up = float(torch.rand((), generator=gen, dtype=torch.float64)) < 0.5
             out[key] = value * (1 + perturb if up else 1 - perturb)
     return out
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One exploit of a PBT round, as a row of metrics.jsonl records it."""
+
+    round: int  # the population's step count at the round: the copies of one round share it
+    step: int  # the loser's own step (a member's curve is drawn over its own steps)
+    member: int  # the loser's index in the population
+    seed: int  # the loser's seed
+    copied: int  # the winner's seed
+
+    def row(self, settings: dict[str, float]) -> dict[str, Any]:
+        return {"step": self.step, "member": self.member, "seed": self.seed,
+                "pbt": {"step": self.round, "copied": self.copied, "settings": settings}}
+
+
+def read_copy(row: dict[str, Any]) -> Copy | None:
+    """The copy a metrics row records; None for a row that is not one (no "pbt" key). The file is
+    untrusted, so a "pbt" row whose fields are not integers raises ValueError: one reader may skip it
+    (a learning curve is still worth drawing), another must give no figure rather than a wrong one."""
+    event = row.get("pbt")
+    if event is None:
+        return None
+    fields = ((event.get("step"), row.get("step"), row.get("member"), row.get("seed"), event.get("copied"))
+              if isinstance(event, dict) else ())
+    if len(fields) != 5 or not all(type(x) is int for x in fields):
+        raise ValueError(f"a PBT copy row whose fields are not integers: {row!r:.200}")
+    return Copy(*fields)
 
 
 def origins(seeds: list[int], copies: Iterable[tuple[int, int, int]]) -> dict[int, int] | None:

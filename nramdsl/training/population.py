@@ -33,7 +33,7 @@ from nramdsl.training.adam import MemberAdam
 from nramdsl.training.evaluate import evaluate, masked_error, scaled_budget
 from nramdsl.training.member import Member
 from nramdsl.training.objective import entropy_coef, objective
-from nramdsl.training.pbt import explore, explored, pairs
+from nramdsl.training.pbt import Copy, explore, explored, pairs
 from nramdsl.training.rundir import POPULATION_FORMAT
 from nramdsl.training.schedule import BatchSize, Phase, advance, draw_batch_size, largest_trained, phase_of
 from nramdsl.training.setup import Job
@@ -130,9 +130,9 @@ class Population:
             for name in ("zero_streak", "solved_at", "stretched_at", "probe_zero", "probe_error"):
                 setattr(loser.progress, name, getattr(winner.progress, name))
             loser.with_settings(values)
-            event = {"step": self.step_count, "copied": winner.seed, "settings": values}
-            loser.lineage.append(event)
-            events.append({"step": loser.progress.step, "member": loser.index, "seed": loser.seed, "pbt": event})
+            row = Copy(self.step_count, loser.progress.step, loser.index, loser.seed, winner.seed).row(values)
+            loser.lineage.append(row["pbt"])
+            events.append(row)
         for m in self.members:
             m.errors.clear()
         return events

@@ -38,7 +38,7 @@ from nramdsl.lang.frontend import load_ref
 from nramdsl.lang.spec import MachineSpec, SpecRef
 from nramdsl.training.config import IMPLIED_BEFORE, TrainConfig
 from nramdsl.training.interrupt import stop_with_parent
-from nramdsl.training.pbt import origins
+from nramdsl.training.pbt import origins, read_copy
 from nramdsl.training.results_table import first_passes, passes, population_groups, populations_passing
 from nramdsl.training.rundir import check_checkpoint, load_checkpoint
 from nramdsl.training.unit import BARS, Unit, machine_fingerprint, train_unit, units
@@ -142,19 +142,10 @@ def weight_origins(unit: Unit) -> dict[int, int] | None:
     from the PBT copies in the unit's metrics; None where they cannot be read (a Ray worker's run
     directory on another machine, a damaged file) or name other seeds."""
     try:
-        rows = list(unit.run.read_metrics())
-    except (NramError, OSError):
+        copies = [c for c in map(read_copy, unit.run.read_metrics()) if c is not None]
+    except (NramError, OSError, ValueError):
         return None
-    copies = []
-    for row in rows:
-        event = row.get("pbt")
-        if event is None:
-            continue
-        fields = (event.get("step"), row.get("seed"), event.get("copied")) if isinstance(event, dict) else ()
-        if len(fields) != 3 or not all(type(x) is int for x in fields):
-            return None
-        copies.append(fields)
-    return origins(list(unit.seeds), copies)
+    return origins(list(unit.seeds), [(c.round, c.seed, c.copied) for c in copies])
 
 
 def _run_local(spec: MachineSpec, cfg: TrainConfig, todo: list[tuple[Unit, bool]], origin: SpecRef, jobs: int,

@@ -35,11 +35,11 @@ from nramdsl.errors import NramError
 from nramdsl.lang.frontend import load_machine
 from nramdsl.lang.spec import MachineSpec
 from nramdsl.machine.fuzzy import NRAM
-from nramdsl.training.evaluate import evaluate, generalization_many, scaled_budget
+from nramdsl.training.evaluate import evaluate, scaled_budget
 from nramdsl.training.loop import train_population
 from nramdsl.training.results_table import passes
 from nramdsl.training.setup import Job, configure, plan
-from nramdsl.training.unit import member_row
+from nramdsl.training.unit import score_members
 
 
 def softened(spec: MachineSpec, scale: int) -> MachineSpec:
@@ -69,9 +69,7 @@ def run(path: str, scale: int, seeds: list[int], steps: int, options: dict[str, 
     t0 = time.perf_counter()
     results = train_population(job.spec, job.config, seeds)
     wall = time.perf_counter() - t0
-    reports = generalization_many([r.model for r in results], job.task, job.spec, job.complexity,
-                                  readout=job.config.readout)
-    rows = [member_row(r, rep) for r, rep in zip(results, reports)]
+    rows = score_members(results, job, job.config)
     return {
         "spec": path,
         "machine": job.spec.name,

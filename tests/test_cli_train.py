@@ -15,6 +15,7 @@ from nramdsl.machine.fuzzy import NRAM
 from nramdsl.tasks import get_task
 from nramdsl.training.evaluate import Budget, evaluate, masked_error
 from nramdsl.training.loop import load_run
+from nramdsl.training.unit import BARS
 
 SPEC = (Path(__file__).parent / "specs" / "tiny.nram").read_text()
 
@@ -118,8 +119,12 @@ def test_reproduce_scores_every_seed(spec_file: Path, tmp_path: Path, capsys: py
     assert summary["seeds_tried"] == 2 and [s["seed"] for s in summary["seeds"]] == [0, 1]
     assert set(summary["reached"]) == {"train", "generalize", "discrete", "discrete_1000"}
     for seed in summary["seeds"]:
-        assert all(isinstance(v, bool) for v in seed["bars"].values())
-        assert seed["table"][-1]["complexity"] == 1000 and seed["table"][-1]["error"] is None  # integer machine only
+        if seed["bars"]["train"]:  # scored in full, to the integer machine alone at 1,000
+            assert all(isinstance(v, bool) for v in seed["bars"].values())
+            assert seed["table"][-1]["complexity"] == 1000 and seed["table"][-1]["error"] is None
+        else:  # off the first bar: to three times the training size, the other bars not scored
+            assert seed["bars"]["train"] is False and [seed["bars"][b] for b in BARS[1:]] == [None] * 3
+            assert seed["table"][-1]["complexity"] == 3 * seed["table"][0]["complexity"]
         assert seed["steps"] == 4 and seed["steps_per_s"] > 0
     assert (tmp_path / "runs" / "access-access-s1" / "checkpoint.pt").exists()
 

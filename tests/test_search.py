@@ -206,3 +206,40 @@ def test_a_pbt_search_records_origins_and_the_table_counts_passing_initializatio
     pbt["passing_origins"] = 1
     (tmp_path / "pbt" / "results" / "access.json").write_text(json.dumps(pbt))
     assert "| 3/4 (75.0%); 1 initialization |" in results_table(tmp_path / "pbt" / "results")
+
+
+def test_members_off_the_train_bar_get_the_first_rows_of_their_full_score_and_no_other_bars() -> None:
+    """`score_members` against scoring every member in full (`generalization_many`, as before): the member at
+    the train bar gets the same row; the one off it gets the first rows of its full table, on the same test
+    cases, its train bar, and null for the bars it was not scored on, so it passes nothing either way."""
+    import copy
+
+    import torch
+
+    from nramdsl.lang.frontend import load_machine
+    from nramdsl.machine.fuzzy import NRAM
+    from nramdsl.training.evaluate import generalization_many
+    from nramdsl.training.loop import TrainResult
+    from nramdsl.training.results_table import passes
+    from nramdsl.training.setup import configure, plan
+    from nramdsl.training.unit import BARS, member_row, score_members
+
+    spec = load_machine(Path(__file__).parent.parent / "examples" / "copy_by_hand.nram")
+    job = plan(spec, configure(spec, {}))
+    exact = NRAM(spec, job.config.model).to(torch.float32)  # the hand-written Copy table: error 0
+    blurred = copy.deepcopy(exact)
+    with torch.no_grad():
+        for w in blurred.parameters():
+            w.mul_(0.1)  # the same table, its logits flattened: wrong at the training size
+    results = [TrainResult(model, 10, 0.0, 1, 0, 0, 1.0, None, seed=seed) for seed, model in ((3, exact), (4, blurred))]
+    scored = score_members(results, job, job.config)
+    full = [member_row(r, rep) for r, rep in zip(results, generalization_many(
+        [r.model for r in results], job.task, spec, job.complexity, readout=job.config.readout))]
+    assert scored[0] == full[0] and passes(scored[0])
+    off = scored[1]
+    assert full[1]["bars"]["train"] is off["bars"]["train"] is False
+    assert [off["bars"][b] for b in BARS[1:]] == [None] * 3 and not passes(off) and not passes(full[1])
+    assert 0 < len(off["table"]) < len(full[1]["table"]) and off["table"] == full[1]["table"][: len(off["table"])]
+    assert max(r["complexity"] for r in off["table"]) == 3 * job.complexity
+    assert {k: v for k, v in off.items() if k not in ("bars", "table")} == \
+        {k: v for k, v in full[1].items() if k not in ("bars", "table")}

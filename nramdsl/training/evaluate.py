@@ -259,7 +259,7 @@ def generalization_many(
     by_cell: int | None = None,
 ) -> list[GeneralizationReport]:
     """`generalization` of each model, the fuzzy runs of all models sharing forward passes."""
-    cs = complexities or default_complexities(train_complexity)
+    cs = default_complexities(train_complexity) if complexities is None else complexities
     n = 1 + len(cs) + bool(big and discretize)
     say = progress or (lambda line: None)
     b = scaled_budget(task, train_complexity, train_complexity, spec.memory, spec.timesteps, slack=1.0)

@@ -2,6 +2,12 @@
 four bars, and its rows left in `result.json`, keyed so that a later search can reuse them
 (`nramdsl.training.search`). A unit runs in this process, in a worker process, or as a Ray task
 (`nramdsl.training.cluster`); all three call `train_unit`.
+
+Scoring (`score_members`): every member gets the rows up to three times the training complexity (the
+results table's 2× and 3× columns); only the members at the train bar go on to 50 and to the integer
+machine at 1,000. The rest cannot pass, and those two rows were most of the scoring time, spent on members
+that never solved the training size. Their other three bars are `null` (not scored), the same whether the
+member was trained alone or in a population; `nramdsl eval RUN --member SEED` scores one in full.
 """
 
 from __future__ import annotations
@@ -16,10 +22,10 @@ from typing import Any
 from nramdsl.lang.spec import MachineSpec, SpecRef
 from nramdsl.lang.tabulate import tabulate
 from nramdsl.training.config import TrainConfig
-from nramdsl.training.evaluate import BIG, GeneralizationReport, generalization_many
+from nramdsl.training.evaluate import BIG, GeneralizationReport, default_complexities, generalization_many
 from nramdsl.training.loop import TrainResult, train_population
 from nramdsl.training.rundir import RunDir
-from nramdsl.training.setup import plan
+from nramdsl.training.setup import Job, plan
 
 BARS = ("train", "generalize", "discrete", "discrete_1000")
 
@@ -42,8 +48,9 @@ def units(spec: MachineSpec, task: str, seeds: list[int], runs: Path, population
     return out
 
 
-def member_row(result: TrainResult, report: GeneralizationReport) -> dict[str, Any]:
-    """One seed's row of the results: its training and its scores against the four bars."""
+def member_row(result: TrainResult, report: GeneralizationReport, full: bool = True) -> dict[str, Any]:
+    """One seed's row of the results: its training and its scores against the four bars (`full`: every row
+    of `default_complexities` and the integer machine; else the bars past train are null, not scored)."""
     big = [r for r in report.rows if r.complexity == BIG]
     wall = result.wall  # training time, summed over resumes
     return {
@@ -56,9 +63,9 @@ def member_row(result: TrainResult, report: GeneralizationReport) -> dict[str, A
         "skipped": result.skipped,
         "bars": {
             "train": report.train_row.error == 0,
-            "generalize": report.perfect(),
-            "discrete": report.discrete_perfect(),
-            "discrete_1000": bool(big) and big[0].discrete_error == 0,
+            "generalize": report.perfect() if full else None,
+            "discrete": report.discrete_perfect() if full else None,
+            "discrete_1000": (bool(big) and big[0].discrete_error == 0) if full else None,
         },
         "train_error": report.train_row.error,
         "table": [r.as_dict() for r in report.rows],
@@ -99,10 +106,24 @@ def train_unit(spec: MachineSpec, cfg: TrainConfig, unit: Unit, origin: SpecRef 
         results = train_population(spec, cfg, list(unit.seeds), unit.run.path, resume=resume, progress=progress,
                                    origin=origin)
         t0 = time.perf_counter()
-        reports = generalization_many([r.model for r in results], job.task, spec, job.complexity,
-                                      readout=cfg.readout)
-        rows = [member_row(r, rep) for r, rep in zip(results, reports)]
+        rows = score_members(results, job, cfg)
         for row in rows:
             row["eval_s"] = round((time.perf_counter() - t0) / len(rows), 1)
         unit.run.write_result({"key": unit_key(spec, cfg, unit), "rows": rows})
     return rows
+
+
+def score_members(results: list[TrainResult], job: Job, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Each member's row, scored as the module docstring says. A member's rows are the first rows of its
+    full table, on the same test cases: each row draws them from one fixed seed, whoever else is scored."""
+    spec, complexity = job.spec, job.complexity
+    near = [c for c in default_complexities(complexity) if c <= 3 * complexity]
+    far = [c for c in default_complexities(complexity) if c > 3 * complexity]
+    reports = generalization_many([r.model for r in results], job.task, spec, complexity, complexities=near, big=None,
+                                  readout=cfg.readout)
+    full = [k for k, rep in enumerate(reports) if rep.train_row.error == 0]
+    rest = generalization_many([results[k].model for k in full], job.task, spec, complexity, complexities=far,
+                               readout=cfg.readout) if full else []
+    for k, extra in zip(full, rest):
+        reports[k] = GeneralizationReport(reports[k].rows + extra.rows, reports[k].train_row)
+    return [member_row(r, rep, full=k in full) for k, (r, rep) in enumerate(zip(results, reports))]

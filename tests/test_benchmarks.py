@@ -132,3 +132,18 @@ def test_benchmark_options_are_checked_before_anything_runs(script: str, spec: s
     proc = subprocess.run([sys.executable, str(BENCH / script), *positional, "--option", "lrr=0.1"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "lrr" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bench_scoring_scores_a_population_both_ways_and_finds_the_same_passing_members(tmp_path: Path) -> None:
+    from nramdsl.lang.frontend import load_machine
+    from nramdsl.training.loop import train_population
+    from nramdsl.training.setup import configure
+
+    spec = load_machine(BENCH.parent / "tests" / "specs" / "tiny.nram")
+    train_population(spec, configure(spec, {"steps": 6, "batch": 4}), [0, 1, 2], tmp_path / "run")
+    rows = _json_lines(str(BENCH / "bench_scoring.py"), str(tmp_path / "run"), "--repeats", "2")
+    assert [r["members"] for r in rows[:2]] == [3, 3] and rows[0]["passing"] == rows[1]["passing"]
+    assert all(r["full_s"] > 0 and r["score_members_s"] > 0 for r in rows[:2]) and "full_over_score_members" in rows[2]
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_scoring.py"), str(tmp_path)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "members/sSEED" in proc.stderr

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except NramError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    ways = {"full": lambda: full(job, results), "score_members": lambda: score_members(results, job, job.config)}
+    ways = {"full": lambda: full(job, results), "score_members": lambda: score_members(results, job)}
     total = dict.fromkeys(ways, 0.0)
     for repeat in range(args.repeats):
         seconds, passing = {}, {}

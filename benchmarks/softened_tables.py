@@ -69,7 +69,7 @@ def run(path: str, scale: int, seeds: list[int], steps: int, options: dict[str, 
     t0 = time.perf_counter()
     results = train_population(job.spec, job.config, seeds)
     wall = time.perf_counter() - t0
-    rows = score_members(results, job, job.config)
+    rows = score_members(results, job)
     return {
         "spec": path,
         "machine": job.spec.name,

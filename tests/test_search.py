@@ -232,7 +232,7 @@ def test_members_off_the_train_bar_get_the_first_rows_of_their_full_score_and_no
         for w in blurred.parameters():
             w.mul_(0.1)  # the same table, its logits flattened: wrong at the training size
     results = [TrainResult(model, 10, 0.0, 1, 0, 0, 1.0, None, seed=seed) for seed, model in ((3, exact), (4, blurred))]
-    scored = score_members(results, job, job.config)
+    scored = score_members(results, job)
     full = [member_row(r, rep) for r, rep in zip(results, generalization_many(
         [r.model for r in results], job.task, spec, job.complexity, readout=job.config.readout))]
     assert scored[0] == full[0] and passes(scored[0])

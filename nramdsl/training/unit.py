@@ -106,24 +106,24 @@ def train_unit(spec: MachineSpec, cfg: TrainConfig, unit: Unit, origin: SpecRef 
         results = train_population(spec, cfg, list(unit.seeds), unit.run.path, resume=resume, progress=progress,
                                    origin=origin)
         t0 = time.perf_counter()
-        rows = score_members(results, job, cfg)
+        rows = score_members(results, job)
         for row in rows:
             row["eval_s"] = round((time.perf_counter() - t0) / len(rows), 1)
         unit.run.write_result({"key": unit_key(spec, cfg, unit), "rows": rows})
     return rows
 
 
-def score_members(results: list[TrainResult], job: Job, cfg: TrainConfig) -> list[dict[str, Any]]:
+def score_members(results: list[TrainResult], job: Job) -> list[dict[str, Any]]:
     """Each member's row, scored as the module docstring says. A member's rows are the first rows of its
     full table, on the same test cases: each row draws them from one fixed seed, whoever else is scored."""
     spec, complexity = job.spec, job.complexity
     near = [c for c in default_complexities(complexity) if c <= 3 * complexity]
     far = [c for c in default_complexities(complexity) if c > 3 * complexity]
     reports = generalization_many([r.model for r in results], job.task, spec, complexity, complexities=near, big=None,
-                                  readout=cfg.readout)
+                                  readout=job.config.readout)
     full = [k for k, rep in enumerate(reports) if rep.train_row.error == 0]
     rest = generalization_many([results[k].model for k in full], job.task, spec, complexity, complexities=far,
-                               readout=cfg.readout) if full else []
+                               readout=job.config.readout) if full else []
     for k, extra in zip(full, rest):
         reports[k] = GeneralizationReport(reports[k].rows + extra.rows, reports[k].train_row)
     return [member_row(r, rep, full=k in full) for k, (r, rep) in enumerate(zip(results, reports))]

@@ -46,13 +46,12 @@ def read_curves(run: Path) -> list[Curve]:
             continue
         seed = row.get("seed", member)
         curve = curves.setdefault(member, Curve(seed if isinstance(seed, int) else member))
-        if "pbt" in row:
-            try:
-                copy = read_copy(row)
-            except ValueError:
-                continue  # a damaged copy row is no point of the curve; the curve is still drawn
-            if copy is not None:
-                curve.copies.append((copy.step, copy.copied))
+        try:
+            copy = read_copy(row)
+        except ValueError:
+            continue  # a damaged copy row is no point of the curve; the curve is still drawn
+        if copy is not None:
+            curve.copies.append((copy.step, copy.copied))
             continue
         error, level = row.get("train_error"), row.get("level")
         if _number(error) and isinstance(level, int):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import nramdsl.training.adam as adam_module
 import nramdsl.training.population as population_module
 from nramdsl.errors import NramError
 from nramdsl.lang.frontend import load_machine, machine_from_text
@@ -278,6 +279,39 @@ def test_pbt_without_noise_leaves_every_members_eta_as_configured(tiny, tmp_path
     # on, the same rounds draw η afresh from 0, 0.01, 0.3 and 1
     train_population(tiny, cfg.set({"pbt.noise": True}), [0, 1, 2, 3], tmp_path / "noisy", on_log=rows.append)
     assert any(m["settings"]["noise.eta"] != cfg.noise.eta for m in RunDir(tmp_path / "noisy").load()["members"])
+
+
+def _update_after(spec, **kw) -> tuple[torch.Tensor, list[float]]:
+    """Seed 0's weights after 8 steps minus its initial weights, and its gradient norms before the clip."""
+    cfg = settings(spec, steps=8, curriculum=False, stop__probe_every=0, stretch__after=0, **kw)
+    rows: list[dict] = []
+    run = train(spec, cfg, None, on_log=rows.append)
+    torch.manual_seed(cfg.seed)
+    start = NRAM(spec, cfg.model).double()
+    delta = torch.cat([(p - q).detach().flatten() for p, q in zip(run.model.parameters(), start.parameters())])
+    return delta, [r["grad_norm"] for r in rows if "grad_norm" in r]
+
+
+def test_relative_noise_is_on_each_weights_gradient_scale_and_absolute_noise_is_not(tiny, monkeypatch) -> None:
+    """Adam's update does not change when the gradient is scaled (its ε aside, made negligible here), so noise
+    drawn on Adam's own scale (`noise.relative`) leaves a run the same under a norm clip ten times smaller;
+    absolute noise then weighs ten times more against the gradient and the run changes. Both clips are active
+    at every step (checked)."""
+    def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).norm() / a.norm())
+
+    monkeypatch.setattr(adam_module, "EPS", 1e-30)  # 1e-8 is not small against this model's finest gradients
+
+    noiseless, norms = _update_after(tiny, noise__eta=0.0, grad_norm=1e-2)
+    assert min(norms) > 1e-2  # the clip scales every step's gradient: the premise of the comparison
+    runs = {}
+    for relative in (True, False):
+        eta = 0.3 if relative else 1e-8  # absolute: σ = 1e-4, about a coordinate's share of a norm of 1e-2
+        for clip in (1e-2, 1e-3):
+            runs[relative, clip] = _update_after(tiny, noise__eta=eta, noise__relative=relative, grad_norm=clip)[0]
+    assert rel(runs[True, 1e-2], noiseless) > 0.05  # the noise does move the run ...
+    assert rel(runs[True, 1e-2], runs[True, 1e-3]) < 1e-9  # ... the same way whatever the gradient's scale
+    assert rel(runs[False, 1e-2], runs[False, 1e-3]) > 0.05  # absolute noise: not so
 
 
 def test_train_population_scores_the_members_that_solved(tiny, capsys: pytest.CaptureFixture[str]) -> None:

@@ -68,6 +68,14 @@ class MemberAdam:
             updated[at] = True
         return updated
 
+    @torch.no_grad()
+    def rms(self, i: int, k: int, grad: torch.Tensor) -> torch.Tensor:
+        """√v̂ of member k's rows of parameter i, were its next update to take `grad`: the bias-corrected
+        second moment that update divides by (the scale `noise.relative` draws noise on)."""
+        beta2 = BETAS[1]
+        v = self.exp_avg_sq[i][k].mul(beta2).addcmul(grad, grad, value=1 - beta2)
+        return v.div(1 - beta2 ** (self.steps[k] + 1)).sqrt()
+
     # ---- per member state (checkpoints, PBT copies, rollbacks)
     def member_state(self, k: int) -> dict[str, Any]:
         return {"step": self.steps[k], "exp_avg": [m[k].clone() for m in self.exp_avg],

@@ -52,6 +52,12 @@ class NoiseSettings:
 
     eta: float = 0.0
     gamma: float = 0.55
+    # [ours] false: σ_t is absolute, as in [GN], so η's effect depends on the loss's scale and on the clip
+    # (after a norm clip of 1, η = 0.3 over Swap's 53,620 weights is noise of norm ≈ 127 against a gradient
+    # of at most 1). true: coordinate i's noise has standard deviation σ_t · √v̂_i, v̂_i the member's Adam
+    # second moment including this step's gradient (what the update divides by), so η is noise relative to
+    # each weight's own gradient scale, the same whatever the loss's scale or the clip.
+    relative: bool = False
 
 
 @dataclass(frozen=True)

@@ -174,9 +174,11 @@ class Population:
             m = p.member
             if finite[m.index] and m.cfg.noise.eta > 0:
                 sigma = math.sqrt(m.cfg.noise.eta / (1 + m.progress.step) ** m.cfg.noise.gamma)
-                for w in self.params:
+                for i, w in enumerate(self.params):
                     if w.grad is not None:
                         noise = torch.randn(w.shape[1:], generator=m.noise_gen, device=self.device, dtype=self.dtype)
+                        if m.cfg.noise.relative:
+                            noise.mul_(self.optimizer.rms(i, m.index, w.grad[m.index]))
                         w.grad[m.index].add_(noise * sigma)
         updated = self.optimizer.step([m.cfg.lr for m in self.members], finite)
         out = {}

@@ -41,6 +41,7 @@ class Subcommand:
 # per core measured 5.6x slower training, 18x slower `eval` and a 4.2x slower test suite on a loaded 2-core
 # machine, with identical results. A seed search (`reproduce --jobs N`) gives each worker its share.
 DEFAULT_THREADS = 1
+MAX_SEED = 2**31 - 1  # torch.manual_seed takes more, but a seed is a setting, and settings bound it here
 
 
 def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -179,7 +180,7 @@ def _compile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write the emission to FILE instead of stdout")
     p.add_argument("--weights", metavar="CHECKPOINT", type=Path,
                    help="with --emit program: controller weights from a run's checkpoint.pt (default: untrained)")
-    p.add_argument("--seed", type=_whole(0, 2**31 - 1), default=0,
+    p.add_argument("--seed", type=_whole(0, MAX_SEED), default=0,
                    help="with --emit program and no --weights: the seed of the untrained weights (default 0)")
 
 
@@ -391,7 +392,9 @@ def _score_members(job: Any, results: list[Any], examples: int) -> None:
 
 def _reproduce_arguments(p: argparse.ArgumentParser) -> None:
     _training_arguments(p)
-    p.add_argument("--seeds", type=int, default=3, help="how many seeds (0 .. N-1) to train (default 3)")
+    p.add_argument("--seeds", type=int, default=3, help="how many seeds (FIRST .. FIRST+N-1) to train (default 3)")
+    p.add_argument("--first-seed", type=int, default=0, metavar="FIRST",
+                   help="the first seed (default 0); a search extended to new seeds leaves the old ones as they are")
     p.add_argument("--population", type=int, default=1, metavar="K",
                    help="train the seeds in populations of K, each one batched model (default 1: one seed at a time)")
     p.add_argument("--jobs", type=int, default=1,
@@ -410,9 +413,12 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 
     if args.seeds < 1 or args.jobs < 1 or args.population < 1:
         raise NramError("--seeds, --population and --jobs must be >= 1")
+    if args.first_seed < 0 or args.first_seed + args.seeds - 1 > MAX_SEED:
+        raise NramError(f"--first-seed must be >= 0, and the last seed (FIRST + N - 1) at most {MAX_SEED}")
     job, origin = _job(args)
     cfg = job.config
-    seeds = run_seeds(job.spec, cfg, list(range(args.seeds)), args.runs.resolve(), origin, population=args.population,
+    seeds = run_seeds(job.spec, cfg, list(range(args.first_seed, args.first_seed + args.seeds)), args.runs.resolve(),
+                      origin, population=args.population,
                       jobs=args.jobs, reuse=not args.fresh, progress=sys.stderr.isatty(), ray=args.ray,
                       report=lambda line: print(f"[{cfg.task}] {line}", file=sys.stderr, flush=True))
     command = "nramdsl " + " ".join(shlex.quote(a) for a in args.argv)

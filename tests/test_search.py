@@ -55,6 +55,15 @@ def test_populations_score_every_member_as_its_single_run_would(spec_file: Path,
     assert "resuming" in capsys.readouterr().err
     fresh = reproduce(spec_file, tmp_path / "fresh", "--population", "2", "--steps", "9")
     assert untimed(grown["seeds"]) == untimed(fresh["seeds"])
+    # a search extended to new seeds: --first-seed trains those alone, their rows as in the whole search
+    later = reproduce(spec_file, tmp_path / "later", "--population", "2", "--first-seed", "2", "--seeds", "2")
+    assert [s["seed"] for s in later["seeds"]] == [2, 3] and untimed(later["seeds"]) == untimed(together["seeds"][2:])
+    assert not (tmp_path / "later" / "runs" / "access-access-p2-s0").exists()
+    capsys.readouterr()
+    for bad in ("-1", str(2**31 - 3)):  # 4 seeds from 2**31 - 3 run past the largest seed, 2**31 - 1
+        assert main(["reproduce", str(spec_file), "--seeds", "4", "--first-seed", bad, "--runs", str(tmp_path),
+                     "--results", str(tmp_path)]) == 1
+        assert "--first-seed must be >= 0, and the last seed (FIRST + N - 1) at most 2147483647" in capsys.readouterr().err
 
 
 def _free_port() -> int:

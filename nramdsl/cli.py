@@ -25,6 +25,7 @@ from nramdsl.errors import ErrorList, NramError
 from nramdsl.lang.check import OVERRIDE_KEYS
 from nramdsl.lang.frontend import check_spec, load_file, resolve
 from nramdsl.lang.spec import Gate, MachineSpec, SpecRef
+from nramdsl.training.config import MAX_SEED
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,6 @@ class Subcommand:
 # per core measured 5.6x slower training, 18x slower `eval` and a 4.2x slower test suite on a loaded 2-core
 # machine, with identical results. A seed search (`reproduce --jobs N`) gives each worker its share.
 DEFAULT_THREADS = 1
-MAX_SEED = 2**31 - 1  # torch.manual_seed takes more, but a seed is a setting, and settings bound it here
 
 
 def _whole(low: int, high: int | None = None) -> Callable[[str], int]:

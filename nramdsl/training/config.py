@@ -242,11 +242,13 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
+MAX_SEED = 2**31 - 1  # torch.manual_seed takes more; a seed is a setting, and settings are bounded
+
 # Every number setting's range: a value outside it is refused where it is written (a train block's entry,
 # --option), not met later as a ZeroDivisionError or a run that silently does nothing. Floats must also be
 # finite. Keys not listed take any finite value of their type.
 RANGES: dict[str, Range] = {
-    "seed": Range(0, 2**31 - 1),
+    "seed": Range(0, MAX_SEED),
     "steps": Range(1),
     "batch": Range(1),
     "lr": Range(0, open_low=True),

@@ -403,11 +403,16 @@ def _reproduce_arguments(p: argparse.ArgumentParser) -> None:
                    help="run the units as tasks on a Ray cluster (e.g. auto, or ray://HOST:10001; needs nramdsl[ray])")
     p.add_argument("--fresh", action="store_true",
                    help="retrain every seed (default: reuse a seed already trained with the same machine and settings)")
+    p.add_argument("--extend", action="store_true",
+                   help="add these seeds to the search in RESULTS/TASK.json (same machine, settings and population "
+                        "size; its seeds and these one range) and record the one command that trains them all, "
+                        "instead of replacing the file")
     p.add_argument("--results", type=Path, default=Path("results"), help="folder for TASK.json (default results/)")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="folder for the run directories")
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
+    from nramdsl.training.extend import earlier_rows, whole_command
     from nramdsl.training.rundir import write_json
     from nramdsl.training.search import run_seeds, summarize
 
@@ -417,13 +422,19 @@ def _run_reproduce(args: argparse.Namespace) -> int:
         raise NramError(f"--first-seed must be >= 0, and the last seed (FIRST + N - 1) at most {MAX_SEED}")
     job, origin = _job(args)
     cfg = job.config
-    seeds = run_seeds(job.spec, cfg, list(range(args.first_seed, args.first_seed + args.seeds)), args.runs.resolve(),
-                      origin, population=args.population,
+    path = args.results / f"{cfg.task}.json"
+    wanted = list(range(args.first_seed, args.first_seed + args.seeds))
+    # checked before training, so a file that cannot be extended costs nothing
+    earlier = earlier_rows(path, job.spec, cfg, args.population, wanted) if args.extend else []
+    seeds = run_seeds(job.spec, cfg, wanted, args.runs.resolve(), origin, population=args.population,
                       jobs=args.jobs, reuse=not args.fresh, progress=sys.stderr.isatty(), ray=args.ray,
                       report=lambda line: print(f"[{cfg.task}] {line}", file=sys.stderr, flush=True))
-    command = "nramdsl " + " ".join(shlex.quote(a) for a in args.argv)
+    argv = args.argv
+    if earlier:
+        seeds = sorted(earlier + seeds, key=lambda row: row["seed"])
+        argv = whole_command(argv, seeds[0]["seed"], len(seeds))
+    command = "nramdsl " + " ".join(shlex.quote(a) for a in argv)
     summary = summarize(cfg.task, job.spec, cfg, seeds, command, population=args.population)
-    path = args.results / f"{cfg.task}.json"
     write_json(path, summary)
     print(json.dumps({k: summary[k] for k in ("task", "seeds_tried", "reached", "mean_steps_per_s")}))
     print(f"wrote {path}", file=sys.stderr)
@@ -723,7 +734,8 @@ def build_parser() -> argparse.ArgumentParser:
 
             extra = {"epilog": "training settings (--option KEY=VALUE; also `train { KEY = VALUE }` in a machine):\n"
                                + describe_settings(), "formatter_class": argparse.RawDescriptionHelpFormatter}
-        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, **extra)
+        # no abbreviated options: a command a results file records is rewritten by its options' full names
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, allow_abbrev=False, **extra)
         cmd.add_arguments(p)
         p.set_defaults(command_run=cmd.run, command_parser=p)
     return parser

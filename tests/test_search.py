@@ -66,6 +66,78 @@ def test_populations_score_every_member_as_its_single_run_would(spec_file: Path,
         assert "--first-seed must be >= 0, and the last seed (FIRST + N - 1) at most 2147483647" in capsys.readouterr().err
 
 
+def test_extend_grows_a_search_from_its_results_file_alone(spec_file: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    def run(out: Path, *extra: str, runs: str = "runs") -> int:
+        return main(["reproduce", str(spec_file), *extra, "--population", "2", "--steps", "6", "--option",
+                     "dtype=float64", "--results", str(out / "results"), "--runs", str(out / runs)])
+
+    assert run(tmp_path / "whole", "--seeds", "4") == 0
+    whole = json.loads((tmp_path / "whole" / "results" / "access.json").read_text())
+    grow = tmp_path / "grow"
+    assert run(grow, "--seeds", "2") == 0
+    # the later seeds in another runs folder: the first population's rows can only come from the results file
+    assert run(grow, "--first-seed", "2", "--seeds", "2", "--extend", runs="later") == 0
+    assert not (grow / "later" / "access-access-p2-s0").exists()
+    grown = json.loads((grow / "results" / "access.json").read_text())
+    assert untimed(grown["seeds"]) == untimed(whole["seeds"])
+    timed = {"compute", "first_pass", "mean_steps_per_s", "command"}
+    assert {k: v for k, v in grown.items() if k not in timed | {"seeds"}} == \
+        {k: v for k, v in whole.items() if k not in timed | {"seeds"}}
+    assert grown["compute"]["seed_steps"] == whole["compute"]["seed_steps"]
+    # the one command that trains the merged search: the whole search's, but for the folders
+    assert grown["command"].replace(str(grow / "later"), str(grow / "runs")).replace(str(grow), str(tmp_path / "whole")) \
+        == whole["command"]
+    # again: the file's rows of this run's seeds are replaced by this run's (reused) rows, not doubled
+    assert run(grow, "--first-seed", "2", "--seeds", "2", "--extend", runs="later") == 0
+    assert untimed(json.loads((grow / "results" / "access.json").read_text())["seeds"]) == untimed(whole["seeds"])
+    capsys.readouterr()
+
+    refused = {
+        ("--first-seed", "6", "--seeds", "2"): "its seeds 0-3 and this run's 6-7 leave a gap",
+        ("--first-seed", "3", "--seeds", "2"): ("populations of 2 from seed 0 would mix its members with this run's "
+                                             "(start and end this run on a population's edge: seed 0 plus a multiple of 2)"),
+        ("--first-seed", "4", "--seeds", "2", "--option", "lr=0.01"): "its search had other settings: lr",
+    }
+    for extra, why in refused.items():
+        assert run(grow, *extra, "--extend", runs="refused") == 1
+        err = capsys.readouterr().err.strip()
+        assert err == f"error: '{grow / 'results' / 'access.json'}': cannot extend it: {why}", err
+    assert main(["reproduce", str(spec_file), "--first-seed", "4", "--seeds", "2", "--extend", "--population", "3",
+                 "--steps", "6", "--option", "dtype=float64", "--results", str(grow / "results"), "--runs",
+                 str(grow / "refused")]) == 1
+    assert "its search trained populations of 2, not 3 (give --population 2)" in capsys.readouterr().err
+    # an untrusted file: another machine, or a row that is not one, is one line before anything trains
+    path = grow / "results" / "access.json"
+    for change, why in ((lambda d: d.update(fingerprint="0" * 64), "its machine was another"),
+                        # a file from before results carried the fingerprint: the sizes it records are checked
+                        (lambda d: d.pop("fingerprint") and d.update(memory=9), "memory 9, not 8"),
+                        (lambda d: d["seeds"][1].pop("bars"), "member row 1 has no valid 'bars'"),
+                        (lambda d: d["seeds"][0].update(steps="6"), "member row 0 has no valid 'steps'")):
+        data = json.loads(path.read_text())
+        change(data)
+        path.write_text(json.dumps(data))
+        assert run(grow, "--first-seed", "4", "--seeds", "2", "--extend", runs="refused") == 1
+        assert why in capsys.readouterr().err
+        path.write_text(json.dumps(grown))
+    legacy = {k: v for k, v in grown.items() if k != "fingerprint"}
+    path.write_text(json.dumps(legacy))
+    assert run(grow, "--first-seed", "4", "--seeds", "2", "--extend", runs="later") == 0
+    assert [s["seed"] for s in json.loads(path.read_text())["seeds"]] == list(range(6))
+    assert run(tmp_path / "nothing", "--seeds", "2", "--extend") == 1
+    assert "--extend adds seeds to an earlier search, but" in capsys.readouterr().err
+    assert not (grow / "refused").exists() and not (tmp_path / "nothing" / "runs").exists()
+
+
+def test_whole_command_replaces_the_seed_range_in_either_spelling() -> None:
+    from nramdsl.training.extend import whole_command
+
+    argv = ["reproduce", "m.nram", "--first-seed=48", "--seeds", "48", "--extend", "--population", "24"]
+    assert whole_command(argv, 0, 96) == ["reproduce", "m.nram", "--seeds", "96", "--population", "24"]
+    assert whole_command(["reproduce", "m.nram", "--jobs", "2", "--seeds=8", "--extend"], 16, 24) == \
+        ["reproduce", "m.nram", "--jobs", "2", "--seeds", "24", "--first-seed", "16"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -412,6 +412,15 @@ def coerce_settings(values: Mapping[str, Any], span: Span | None = None, where: 
 IMPLIED_BEFORE: dict[str, Any] = {"pbt.noise": True}
 
 
+def settings_differ(then: dict[str, Any], now: dict[str, Any], ignore: frozenset[str] = frozenset()) -> list[str]:
+    """The keys (sorted, less `ignore`) whose value in saved settings `then` is not their value in `now`. A key
+    saved before it existed had its default then (or its `IMPLIED_BEFORE` value), so a new setting does
+    not make an earlier run another run."""
+    defaults = TrainConfig().settings()
+    before = {**defaults, **IMPLIED_BEFORE}
+    return sorted(k for k in (set(now) | set(then)) - ignore if then.get(k, before.get(k)) != now.get(k, defaults.get(k)))
+
+
 def describe_settings() -> str:
     """One line per key with its default and the values it takes (for `--help`)."""
     defaults = TrainConfig()

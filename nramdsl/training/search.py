@@ -36,7 +36,7 @@ import torch
 from nramdsl.errors import NramError
 from nramdsl.lang.frontend import load_ref
 from nramdsl.lang.spec import MachineSpec, SpecRef
-from nramdsl.training.config import IMPLIED_BEFORE, TrainConfig
+from nramdsl.training.config import TrainConfig, settings_differ
 from nramdsl.training.interrupt import stop_with_parent
 from nramdsl.training.pbt import origins, read_copy
 from nramdsl.training.results_table import first_passes, passes, population_groups, populations_passing
@@ -74,13 +74,10 @@ def _saved(fingerprint: str, cfg: TrainConfig, unit: Unit, saved: dict[str, Any]
     seeds = key.get("seeds") if interrupted else [r["seed"] for r in rows]
     if key.get("machine") != fingerprint or seeds != list(unit.seeds):
         return Saved()
-    # A setting the saved run did not know had its default then (or, where the default is not what runs did
-    # before the setting existed, that behaviour): a new setting does not make finished units stale.
-    defaults, now, then = TrainConfig().settings(), cfg.settings(), key.get("config") or {}
-    before = {**defaults, **IMPLIED_BEFORE}
-    if any(then.get(k, before.get(k)) != now.get(k, defaults.get(k)) for k in (set(now) | set(then)) - {"steps", "seed"}):
+    then = key.get("config") or {}
+    if settings_differ(then, cfg.settings(), frozenset({"steps", "seed"})):  # a new setting leaves units as they are
         return Saved()
-    budget = then.get("steps", defaults["steps"])
+    budget = then.get("steps", TrainConfig().steps)
     if interrupted:  # on from its last checkpoint, unless that lies past the budget asked for now
         return Saved(extend=unit.run.has_checkpoint() and (budget <= cfg.steps or _checkpoint_step(unit) <= cfg.steps))
     if budget == cfg.steps or all(r["steps"] < budget and r["steps"] <= cfg.steps for r in rows):
@@ -191,6 +188,7 @@ def summarize(task: str, spec: MachineSpec, cfg: TrainConfig, seeds: list[dict[s
     return {
         "task": task,
         "machine": spec.name,
+        "fingerprint": machine_fingerprint(spec),  # what `reproduce --extend` checks before adding seeds to it
         "command": command,
         "registers": spec.registers,
         "memory": spec.memory,

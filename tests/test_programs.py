@@ -183,6 +183,29 @@ def test_hand_written_hard_task_program_solves_its_task_within_the_preset_budget
     assert row["fuzzy_error"] == 0.0 and row["fuzzy_match"] == 1.0
 
 
+def test_hand_written_walkbst_takes_one_hop_a_step_within_the_preset_budget(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/walkbst_by_hand.nram: WalkBST, whose searches stall at 18-25 % error at the top curriculum
+    level, is within reach of a table on the preset's circuit (the 14 modules twice) and its T = 20: one hop
+    a step, both READs in it, so a path of k hops halts at step k + 3 (0-based k + 2), exactly, at any size.
+    The compiled fuzzy model runs the same program."""
+    hand = EXAMPLES / "walkbst_by_hand.nram"
+    spec = load_machine(hand)
+    model = NRAM(spec).eval()
+    batch = get_task("walkbst").generate(10, spec.memory, 32, torch.Generator().manual_seed(5))
+    hops = np.array([next(c for c in range(2, spec.memory) if row[c] == 0) - 2 for row in batch.memory.tolist()])
+    assert hops.max() >= 4  # deep paths, where the searches' members fail, are in the batch
+    run = run_program(Program.from_table(spec.controller.table, model.wiring), spec, batch.memory, spec.timesteps)
+    assert (run.halted_at == hops + 2).all()
+    assert masked_error(torch.from_numpy(run.memory), batch.target, batch.mask).max() == 0
+    with torch.no_grad():
+        fuzzy = model(batch.memory, timesteps=spec.timesteps)
+    torch.testing.assert_close(fuzzy.readout("halt"), torch.from_numpy(run.memory))
+    assert main(["run", str(hand), "--complexity", "200", "--examples", "16", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert (row["complexity"], row["error"], row["solved"]) == (200, 0.0, 1.0)
+
+
 def test_learned_listk_program_solves_listk_on_the_integer_machine(capsys: pytest.CaptureFixture[str]) -> None:
     """examples/listk_learned.nram is the table `explain --emit nram` extracted from the first ListK member to pass
     every bar (docs/results.md). It must stay a program that solves ListK far past its training size, and its

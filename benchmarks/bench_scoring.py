@@ -1,4 +1,4 @@
-"""Scoring a finished population, side by side in one process: every member in full (`generalization_many`, as
+"""Scoring a finished population, side by side in one process: every member in full (`score_in_full`, as
 `reproduce` scored before commit 631ee29) against `score_members` (a member off the train bar scored to three
 times the training size only). Both score the same trained members; the members passing every bar must be
 the same, and the script fails if they are not. One thread; run it on a quiet machine.
@@ -15,17 +15,15 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from nramdsl.errors import NramError
 from nramdsl.training.config import TrainConfig
-from nramdsl.training.evaluate import generalization_many
 from nramdsl.training.loop import MEMBERS, TrainResult, load_run
 from nramdsl.training.results_table import passes
 from nramdsl.training.setup import Job, plan
-from nramdsl.training.unit import member_row, score_members
+from nramdsl.training.unit import score_in_full, score_members
 
 
 def members(run: Path) -> tuple[Job, list[TrainResult]]:
@@ -41,12 +39,6 @@ def members(run: Path) -> tuple[Job, list[TrainResult]]:
     return plan(results[0].model.spec, cfg), results
 
 
-def full(job: Job, results: list[TrainResult]) -> list[dict[str, Any]]:
-    reports = generalization_many([r.model for r in results], job.task, job.spec, job.complexity,
-                                  readout=job.config.readout)
-    return [member_row(r, rep) for r, rep in zip(results, reports)]
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="a finished population run directory")
@@ -58,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except NramError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    ways = {"full": lambda: full(job, results), "score_members": lambda: score_members(results, job)}
+    ways = {"full": lambda: score_in_full(results, job), "score_members": lambda: score_members(results, job)}
     total = dict.fromkeys(ways, 0.0)
     for repeat in range(args.repeats):
         seconds, passing = {}, {}

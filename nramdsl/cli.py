@@ -377,14 +377,11 @@ def _score_members(job: Any, results: list[Any], examples: int) -> None:
     """The members that solved their training task against the four bars, their fuzzy runs batched."""
     from tabulate import tabulate
 
-    from nramdsl.training.evaluate import generalization_many
-    from nramdsl.training.unit import BARS, member_row
+    from nramdsl.training.unit import BARS, score_members
 
     print(f"\nscoring the {len(results)} members that solved the training task ({examples} test cases a row, "
           f"as nramdsl reproduce does)", file=sys.stderr)
-    reports = generalization_many([r.model for r in results], job.task, job.spec, job.complexity, examples=examples,
-                                  readout=job.config.readout)
-    rows = [member_row(r, rep) for r, rep in zip(results, reports)]
+    rows = score_members(results, job, examples)
     print(tabulate([[row["seed"], *("yes" if row["bars"][b] else "no" for b in BARS)] for row in rows],
                    headers=["seed", "train", "generalize (<= 50)", "discrete = fuzzy", "integer machine at 1,000"],
                    tablefmt="simple"))

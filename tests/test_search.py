@@ -290,7 +290,7 @@ def test_a_pbt_search_records_origins_and_the_table_counts_passing_initializatio
 
 
 def test_members_off_the_train_bar_get_the_first_rows_of_their_full_score_and_no_other_bars() -> None:
-    """`score_members` against scoring every member in full (`generalization_many`, as before): the member at
+    """`score_members` against scoring every member in full (`score_in_full`, as before): the member at
     the train bar gets the same row; the one off it gets the first rows of its full table, on the same test
     cases, its train bar, and null for the bars it was not scored on, so it passes nothing either way."""
     import copy
@@ -299,11 +299,10 @@ def test_members_off_the_train_bar_get_the_first_rows_of_their_full_score_and_no
 
     from nramdsl.lang.frontend import load_machine
     from nramdsl.machine.fuzzy import NRAM
-    from nramdsl.training.evaluate import generalization_many
     from nramdsl.training.loop import TrainResult
     from nramdsl.training.results_table import passes
     from nramdsl.training.setup import configure, plan
-    from nramdsl.training.unit import BARS, member_row, score_members
+    from nramdsl.training.unit import BARS, score_in_full, score_members
 
     spec = load_machine(Path(__file__).parent.parent / "examples" / "copy_by_hand.nram")
     job = plan(spec, configure(spec, {}))
@@ -314,8 +313,7 @@ def test_members_off_the_train_bar_get_the_first_rows_of_their_full_score_and_no
             w.mul_(0.1)  # the same table, its logits flattened: wrong at the training size
     results = [TrainResult(model, 10, 0.0, 1, 0, 0, 1.0, None, seed=seed) for seed, model in ((3, exact), (4, blurred))]
     scored = score_members(results, job)
-    full = [member_row(r, rep) for r, rep in zip(results, generalization_many(
-        [r.model for r in results], job.task, spec, job.complexity, readout=job.config.readout))]
+    full = score_in_full(results, job)
     assert scored[0] == full[0] and passes(scored[0])
     off = scored[1]
     assert full[1]["bars"]["train"] is off["bars"]["train"] is False

@@ -113,17 +113,26 @@ def train_unit(spec: MachineSpec, cfg: TrainConfig, unit: Unit, origin: SpecRef 
     return rows
 
 
-def score_members(results: list[TrainResult], job: Job) -> list[dict[str, Any]]:
+def score_members(results: list[TrainResult], job: Job, examples: int = 64) -> list[dict[str, Any]]:
     """Each member's row, scored as the module docstring says. A member's rows are the first rows of its
-    full table, on the same test cases: each row draws them from one fixed seed, whoever else is scored."""
+    full table (`score_in_full`), on the same test cases: each row draws them from one fixed seed, whoever
+    else is scored."""
     spec, complexity = job.spec, job.complexity
     near = [c for c in default_complexities(complexity) if c <= 3 * complexity]
     far = [c for c in default_complexities(complexity) if c > 3 * complexity]
     reports = generalization_many([r.model for r in results], job.task, spec, complexity, complexities=near, big=None,
-                                  readout=job.config.readout)
+                                  examples=examples, readout=job.config.readout)
     full = [k for k, rep in enumerate(reports) if rep.train_row.error == 0]
     rest = generalization_many([results[k].model for k in full], job.task, spec, complexity, complexities=far,
-                               readout=job.config.readout) if full else []
+                               examples=examples, readout=job.config.readout) if full else []
     for k, extra in zip(full, rest):
         reports[k] = GeneralizationReport(reports[k].rows + extra.rows, reports[k].train_row)
     return [member_row(r, rep, full=k in full) for k, (r, rep) in enumerate(zip(results, reports))]
+
+
+def score_in_full(results: list[TrainResult], job: Job, examples: int = 64) -> list[dict[str, Any]]:
+    """Every member on every row, off the train bar or not: what `reproduce` did before `score_members`, kept
+    as the reference that tests/test_search.py and benchmarks/bench_scoring.py hold `score_members` to."""
+    reports = generalization_many([r.model for r in results], job.task, job.spec, job.complexity, examples=examples,
+                                  readout=job.config.readout)
+    return [member_row(r, rep) for r, rep in zip(results, reports)]

@@ -147,3 +147,23 @@ def test_bench_scoring_scores_a_population_both_ways_and_finds_the_same_passing_
     proc = subprocess.run([sys.executable, str(BENCH / "bench_scoring.py"), str(tmp_path)], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "members/sSEED" in proc.stderr
+
+
+def test_walkbst_hops_splits_the_error_by_path_length(tmp_path: Path) -> None:
+    """On the hand-written WalkBST table (one hop a step): no error at any k, halting at step k + 3, and
+    every case counted once; a run of another task is one error line."""
+    import torch
+    from conftest import EXAMPLES, write_run
+
+    from nramdsl.lang.frontend import load_machine
+    from nramdsl.machine.fuzzy import NRAM
+
+    run = write_run(tmp_path / "hand", NRAM(load_machine(EXAMPLES / "walkbst_by_hand.nram")).to(torch.float32))
+    (report,) = _json_lines(str(BENCH / "walkbst_hops.py"), str(run), "--examples", "64")
+    groups = report["by_hops"]
+    assert report["error"] == 0.0 and sum(g["cases"] for g in groups) == 64 and len(groups) >= 4
+    assert all(g["error"] == 0.0 and g["mean_halt_step"] == g["k"] + 3 for g in groups)
+    other = write_run(tmp_path / "copy", NRAM(load_machine(EXAMPLES / "copy_by_hand.nram")))
+    proc = subprocess.run([sys.executable, str(BENCH / "walkbst_hops.py"), str(other)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1 and "not walkbst" in proc.stderr and "Traceback" not in proc.stderr

@@ -88,6 +88,11 @@ def test_extend_grows_a_search_from_its_results_file_alone(spec_file: Path, tmp_
     # the one command that trains the merged search: the whole search's, but for the folders
     assert grown["command"].replace(str(grow / "later"), str(grow / "runs")).replace(str(grow), str(tmp_path / "whole")) \
         == whole["command"]
+    # a search grows downwards too: the file's seeds 2-3, then 0-1, is the whole search from seed 0
+    down = tmp_path / "down"
+    assert run(down, "--first-seed", "2", "--seeds", "2") == 0 and run(down, "--seeds", "2", "--extend") == 0
+    merged = json.loads((down / "results" / "access.json").read_text())
+    assert untimed(merged["seeds"]) == untimed(whole["seeds"]) and "--first-seed" not in merged["command"]
     # again: the file's rows of this run's seeds are replaced by this run's (reused) rows, not doubled
     assert run(grow, "--first-seed", "2", "--seeds", "2", "--extend", runs="later") == 0
     assert untimed(json.loads((grow / "results" / "access.json").read_text())["seeds"]) == untimed(whole["seeds"])

@@ -100,10 +100,11 @@ def _check_join(old: list[int], seeds: list[int], population: int, bad: Any) -> 
     if seeds[0] > old[-1] + 1 or seeds[-1] < old[0] - 1:
         raise bad(f"its seeds {old[0]}-{old[-1]} and this run's {seeds[0]}-{seeds[-1]} leave a gap")
     new = set(seeds)
-    for start in range(lo, hi + 1, population):
-        if (old[0] - lo) % population or len({s in new for s in range(start, min(start + population, hi + 1))}) > 1:
-            raise bad(f"populations of {population} from seed {lo} would mix its members with this run's "
-                      f"(start and end this run on a population's edge: seed {lo} plus a multiple of {population})")
+    mixed = any(len({s in new for s in range(start, min(start + population, hi + 1))}) > 1
+                for start in range(lo, hi + 1, population))
+    if mixed or (old[0] - lo) % population:  # the second: the file's own units started off the edges
+        raise bad(f"populations of {population} from seed {lo} would mix its members with this run's "
+                  f"(start and end this run on a population's edge: seed {lo} plus a multiple of {population})")
 
 
 def whole_command(argv: Sequence[str], first: int, count: int) -> list[str]:

@@ -16,13 +16,15 @@ without a gap and fall into the same populations. Anything else is one error lin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from nramdsl.errors import NramError
 from nramdsl.lang.spec import MachineSpec
 from nramdsl.training.config import TrainConfig, settings_differ
 from nramdsl.training.rundir import read_json
 from nramdsl.training.unit import BARS, machine_fingerprint
+
+Refusal = Callable[[str], NramError]  # why -> the one error line naming the file
 
 # what the summary and the results table read from each row, and the types they need
 _NUMBER = (int, float)
@@ -66,7 +68,7 @@ def earlier_rows(path: Path, spec: MachineSpec, cfg: TrainConfig, population: in
     return [row for row in found["seeds"] if row["seed"] not in new]
 
 
-def _same_machine(found: dict[str, Any], spec: MachineSpec, bad: Any) -> None:
+def _same_machine(found: dict[str, Any], spec: MachineSpec, bad: Refusal) -> None:
     fingerprint = found.get("fingerprint")
     if fingerprint is not None:
         if fingerprint != machine_fingerprint(spec):
@@ -80,7 +82,7 @@ def _same_machine(found: dict[str, Any], spec: MachineSpec, bad: Any) -> None:
         raise bad("its machine was another: " + ", ".join(f"{k} {found.get(k)!r}, not {shape[k]!r}" for k in other))
 
 
-def _check_row(row: Any, i: int, bad: Any) -> None:
+def _check_row(row: Any, i: int, bad: Refusal) -> None:
     if not isinstance(row, dict):
         raise bad(f"member row {i} is not an object")
     for key, types in _ROW_TYPES.items():
@@ -92,7 +94,7 @@ def _check_row(row: Any, i: int, bad: Any) -> None:
         raise bad(f"member row {i} has no valid 'bars' (wants {', '.join(BARS)}, each true, false or null)")
 
 
-def _check_join(old: list[int], seeds: list[int], population: int, bad: Any) -> None:
+def _check_join(old: list[int], seeds: list[int], population: int, bad: Refusal) -> None:
     """The file's seeds and this run's must be one range, cut into the populations the whole search trains:
     its units start at the range's first seed, every `population` seeds, so each unit of either search
     must be one of them (a unit of the file that this run covers is replaced, not mixed)."""

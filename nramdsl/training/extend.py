@@ -22,6 +22,7 @@ from nramdsl.errors import NramError
 from nramdsl.lang.spec import MachineSpec
 from nramdsl.training.config import TrainConfig, settings_differ
 from nramdsl.training.rundir import read_json
+from nramdsl.training.search import recorded_machine
 from nramdsl.training.unit import BARS, machine_fingerprint
 
 Refusal = Callable[[str], NramError]  # why -> the one error line naming the file
@@ -75,8 +76,7 @@ def _same_machine(found: dict[str, Any], spec: MachineSpec, bad: Refusal) -> Non
             raise bad("its machine was another (sizes, circuit, controller or a gate's table differ)")
         return
     # a file written before results carried the fingerprint: the sizes and controller it does record
-    shape = {"registers": spec.registers, "memory": spec.memory, "timesteps": spec.timesteps,
-             "controller": f"{spec.controller.kind}(hidden = {spec.controller.hidden})"}
+    shape = recorded_machine(spec)
     other = [k for k, v in shape.items() if found.get(k) != v]
     if other:
         raise bad("its machine was another: " + ", ".join(f"{k} {found.get(k)!r}, not {shape[k]!r}" for k in other))

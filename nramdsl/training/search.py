@@ -180,6 +180,13 @@ def _passed(rows: list[dict[str, Any]]) -> str:
     return f"{every} of {len(rows)} members pass every bar"
 
 
+def recorded_machine(spec: MachineSpec) -> dict[str, Any]:
+    """The machine's sizes and controller as a summary records them (what `--extend` compares in a results
+    file written before summaries carried the fingerprint)."""
+    return {"registers": spec.registers, "memory": spec.memory, "timesteps": spec.timesteps,
+            "controller": f"{spec.controller.kind}(hidden = {spec.controller.hidden})"}
+
+
 def summarize(task: str, spec: MachineSpec, cfg: TrainConfig, seeds: list[dict[str, Any]], command: str,
               population: int = 1) -> dict[str, Any]:
     passing = [s for s in seeds if passes(s)]
@@ -190,10 +197,7 @@ def summarize(task: str, spec: MachineSpec, cfg: TrainConfig, seeds: list[dict[s
         "machine": spec.name,
         "fingerprint": machine_fingerprint(spec),  # what `reproduce --extend` checks before adding seeds to it
         "command": command,
-        "registers": spec.registers,
-        "memory": spec.memory,
-        "timesteps": spec.timesteps,
-        "controller": f"{spec.controller.kind}(hidden = {spec.controller.hidden})",
+        **recorded_machine(spec),
         "config": {k: v for k, v in cfg.settings().items() if k != "seed"},
         "population": population,
         "seeds_tried": len(seeds),

@@ -427,7 +427,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
                       jobs=args.jobs, reuse=not args.fresh, progress=sys.stderr.isatty(), ray=args.ray,
                       report=lambda line: print(f"[{cfg.task}] {line}", file=sys.stderr, flush=True))
     argv = args.argv
-    if earlier:
+    if args.extend:  # also when this run replaced every row of the file: --extend must not stay in the command
         seeds = sorted(earlier + seeds, key=lambda row: row["seed"])
         argv = whole_command(argv, seeds[0]["seed"], len(seeds))
     command = "nramdsl " + " ".join(shlex.quote(a) for a in argv)

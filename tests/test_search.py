@@ -93,6 +93,9 @@ def test_extend_grows_a_search_from_its_results_file_alone(spec_file: Path, tmp_
     assert run(down, "--first-seed", "2", "--seeds", "2") == 0 and run(down, "--seeds", "2", "--extend") == 0
     merged = json.loads((down / "results" / "access.json").read_text())
     assert untimed(merged["seeds"]) == untimed(whole["seeds"]) and "--first-seed" not in merged["command"]
+    # a run that replaces every row of the file records a command without --extend, which a fresh clone can run
+    assert run(down, "--seeds", "4", "--extend") == 0
+    assert "--extend" not in json.loads((down / "results" / "access.json").read_text())["command"]
     # again: the file's rows of this run's seeds are replaced by this run's (reused) rows, not doubled
     assert run(grow, "--first-seed", "2", "--seeds", "2", "--extend", runs="later") == 0
     assert untimed(json.loads((grow / "results" / "access.json").read_text())["seeds"]) == untimed(whole["seeds"])

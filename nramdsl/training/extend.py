@@ -62,7 +62,7 @@ def earlier_rows(path: Path, spec: MachineSpec, cfg: TrainConfig, population: in
     for i, row in enumerate(found["seeds"]):
         _check_row(row, i, bad)
     old = sorted(row["seed"] for row in found["seeds"])
-    if len(set(old)) != len(old) or old != list(range(old[0], old[-1] + 1)):
+    if old != list(range(old[0], old[-1] + 1)):  # sorted, so a repeat is a mismatch too
         raise bad("its seeds are not one range without gaps or repeats")
     _check_join(old, list(seeds), population, bad)
     new = set(seeds)

@@ -20,7 +20,8 @@ from nramdsl.machine.fuzzy import NRAM
 from nramdsl.training.config import TrainConfig
 from nramdsl.training.loop import load_run, train, train_population
 from nramdsl.training.rundir import RunDir
-from nramdsl.training.setup import configure
+from nramdsl.tasks import get_task
+from nramdsl.training.setup import configure, plan
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TINY = (Path(__file__).parent / "specs" / "tiny.nram").read_text()
@@ -404,3 +405,39 @@ def test_pbt_origins_in_the_metrics_are_the_copies_the_population_made(tiny, tmp
     assert found == truth and any(truth[s] != s for s in truth)
     (tmp_path / "pbt" / "metrics.jsonl").write_text('{"step": 2, "seed": 1, "pbt": {"step": 2, "copied": "0"}}\n')
     assert weight_origins(Unit((0, 1, 2, 3), RunDir(tmp_path / "pbt"))) is None  # not an origin: no figure
+
+
+def test_training_draws_from_the_configured_sampler_and_evaluation_from_the_task(monkeypatch) -> None:
+    """`sampler = "leaf"` on WalkBST: every training batch's path ends at a leaf; the job's task, which
+    probes, evaluation and the bars use, is still the task's own distribution."""
+    spec = load_machine(EXAMPLES / "walkbst.nram", overrides={"M": 14, "T": 4})
+    memories: list[torch.Tensor] = []
+    real_run = NRAM.run
+
+    def recording_run(self, controller, memory, *args, **kw):
+        memories.append(memory.detach().clone())
+        return real_run(self, controller, memory, *args, **kw)
+
+    monkeypatch.setattr(NRAM, "run", recording_run)
+    for sampler, all_leaves in (("leaf", True), ("", False)):
+        memories.clear()
+        cfg = settings(spec, steps=3, batch=16, curriculum=False, sampler=sampler, **{"stop.probe_every": 0})
+        train_population(spec, cfg, [0], None)
+        rows = [row for m in memories for row in m.long().tolist()]
+        assert len(rows) == 3 * 16
+
+        def ends_at_leaf(row: list[int]) -> bool:
+            node, cell = row[0], 2
+            while row[cell]:
+                node, cell = row[node + row[cell]], cell + 1
+            return row[node + 1] == row[node + 2] == 0
+
+        assert all(map(ends_at_leaf, rows)) == all_leaves
+    assert plan(spec, cfg.replace(sampler="leaf")).task is get_task("walkbst")
+
+
+def test_a_sampler_the_task_lacks_is_refused_where_it_is_written(tiny) -> None:
+    spec = machine_from_text(TINY.replace("train {", 'train { sampler = "leaf",'), "tiny.nram")
+    with pytest.raises(NramError, match="task 'access' has no sampler 'leaf' \\(it draws only its own instances\\)") as err:
+        plan(spec, configure(spec))
+    assert err.value.span == spec.where["train.sampler"]

@@ -415,3 +415,37 @@ def test_docstring_examples() -> None:
 
     result = doctest.testmod(nramdsl.tasks)
     assert result.attempted > 0 and result.failed == 0
+
+
+def _path_end(row: list[int]) -> int:
+    """The node a WalkBST layout's path leads to."""
+    node, cell = row[0], 2
+    while row[cell] != 0:
+        node = row[node + row[cell]]
+        cell += 1
+    return node
+
+
+def test_walkbst_leaf_sampler_ends_every_path_at_a_leaf_and_keeps_the_layout() -> None:
+    walk = get_task("walkbst")
+    leaf = walk.with_sampler("leaf")
+    assert leaf.name == "walkbst" and walk.samplers == ("leaf",)
+    n, M = 8, 40
+    batch = leaf.generate(n, M, 300, torch.Generator().manual_seed(5))
+    check_batch(leaf, batch, M, 300)  # the same layout, oracle and mask as the task's own instances
+    ends = [_path_end(row) for row in batch.memory.tolist()]
+    rows = batch.memory.tolist()
+    assert all(row[e + 1] == 0 and row[e + 2] == 0 for row, e in zip(rows, ends))
+    own = walk.generate(n, M, 300, torch.Generator().manual_seed(5)).memory.tolist()
+    inner = sum(1 for row, e in zip(own, map(_path_end, own)) if row[e + 1] or row[e + 2])
+    assert inner > 50  # the task's own paths end at inner nodes too, so the check above can fail
+    depth = [int((torch.tensor(r[2:]) != 0).int().argmin()) for r in rows]
+    own_depth = [int((torch.tensor(r[2:]) != 0).int().argmin()) for r in own]
+    assert sum(depth) > sum(own_depth)
+
+
+def test_a_sampler_a_task_does_not_offer_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="task 'walkbst' has no sampler 'deep' \\(samplers: leaf\\)"):
+        get_task("walkbst").with_sampler("deep")
+    with pytest.raises(ValueError, match="task 'copy' has no sampler 'leaf' \\(samplers: none\\)"):
+        get_task("copy").with_sampler("leaf")

@@ -52,6 +52,16 @@ class Task(ABC):
     name: str
     description: str
     train_complexity: int  # the paper's Table 1 train complexity
+    # Other distributions of instances that training may draw from (`train { sampler = "NAME" }`), where the
+    # paper leaves the distribution open. Evaluation, probes and every bar keep the task's own, so results
+    # trained either way are measured on the same cases.
+    samplers: tuple[str, ...] = ()
+
+    def with_sampler(self, name: str) -> Task:
+        """This task drawing its instances the `name` way (one of `samplers`); a ValueError otherwise.
+        A task that offers samplers overrides this method."""
+        offered = ", ".join(self.samplers) or "none"
+        raise ValueError(f"task '{self.name}' has no sampler '{name}' (samplers: {offered})")
 
     @abstractmethod
     def min_memory(self, complexity: int) -> int:

@@ -148,6 +148,9 @@ def _default_model() -> ModelOptions:
 @dataclass(frozen=True)
 class TrainConfig:
     task: str = ""  # the task name; the machine's `task` when not given
+    # The distribution training draws instances from: "" = the task's own, or one of the task's `samplers`
+    # (WalkBST: "leaf"). Evaluation and the bars always use the task's own [ours].
+    sampler: str = ""
     seed: int = 0
     steps: int = 3000  # optimizer updates
     batch: int = 32  # [ours]: a plain PyTorch NRAM solved Copy and Reverse with it before any tuning

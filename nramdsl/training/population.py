@@ -141,7 +141,7 @@ class Population:
         m.progress = advance(m.progress, m.cfg)
         phase = phase_of(m.progress, m.cfg)
         size = draw_batch_size(m.job, phase, m.curriculum, m.data_gen)
-        batch = m.job.task.generate(size.complexities, size.memory, m.cfg.batch, m.data_gen)
+        batch = m.job.draws.generate(size.complexities, size.memory, m.cfg.batch, m.data_gen)
         return Planned(m, phase, size, batch)
 
     def _forward(self, group: list[Planned]) -> None:

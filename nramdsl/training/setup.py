@@ -7,6 +7,7 @@ goes through here, so the task is looked up and the complexity computed in one p
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -22,8 +23,13 @@ from nramdsl.training.config import TrainConfig, coerce_settings
 class Job:
     spec: MachineSpec
     config: TrainConfig
-    task: Task
+    task: Task  # what evaluation, probes and the bars measure
     complexity: int  # the largest training complexity (the curriculum's top level)
+
+    @functools.cached_property
+    def draws(self) -> Task:
+        """The task whose instances training draws: `task`, or `task` with the configured sampler."""
+        return self.task.with_sampler(self.config.sampler) if self.config.sampler else self.task
 
 
 def find_task(name: str, span: Span | None = None) -> Task:
@@ -78,6 +84,10 @@ def plan(spec: MachineSpec, cfg: TrainConfig) -> Job:
     task = find_task(name, spec.where.get(written))
     if cfg.task != task.name:
         cfg = cfg.replace(task=task.name)
+    if cfg.sampler and cfg.sampler not in task.samplers:
+        offered = f"samplers: {', '.join(task.samplers)}" if task.samplers else "it draws only its own instances"
+        raise NramError(f"task '{task.name}' has no sampler '{cfg.sampler}' ({offered})",
+                        spec.where.get("train.sampler"))
     _check_device(cfg.device)
     check_size(spec, cfg)
     return Job(spec, cfg, task, training_complexity(task, cfg, spec.memory, spec))

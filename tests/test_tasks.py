@@ -447,5 +447,5 @@ def test_walkbst_leaf_sampler_ends_every_path_at_a_leaf_and_keeps_the_layout() -
 def test_a_sampler_a_task_does_not_offer_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="task 'walkbst' has no sampler 'deep' \\(samplers: leaf\\)"):
         get_task("walkbst").with_sampler("deep")
-    with pytest.raises(ValueError, match="task 'copy' has no sampler 'leaf' \\(samplers: none\\)"):
+    with pytest.raises(ValueError, match="task 'copy' has no sampler 'leaf' \\(it draws only its own instances\\)"):
         get_task("copy").with_sampler("leaf")

@@ -60,8 +60,8 @@ class Task(ABC):
     def with_sampler(self, name: str) -> Task:
         """This task drawing its instances the `name` way (one of `samplers`); a ValueError otherwise.
         A task that offers samplers overrides this method."""
-        offered = ", ".join(self.samplers) or "none"
-        raise ValueError(f"task '{self.name}' has no sampler '{name}' (samplers: {offered})")
+        offered = f"samplers: {', '.join(self.samplers)}" if self.samplers else "it draws only its own instances"
+        raise ValueError(f"task '{self.name}' has no sampler '{name}' ({offered})")
 
     @abstractmethod
     def min_memory(self, complexity: int) -> int:

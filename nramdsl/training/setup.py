@@ -84,10 +84,11 @@ def plan(spec: MachineSpec, cfg: TrainConfig) -> Job:
     task = find_task(name, spec.where.get(written))
     if cfg.task != task.name:
         cfg = cfg.replace(task=task.name)
-    if cfg.sampler and cfg.sampler not in task.samplers:
-        offered = f"samplers: {', '.join(task.samplers)}" if task.samplers else "it draws only its own instances"
-        raise NramError(f"task '{task.name}' has no sampler '{cfg.sampler}' ({offered})",
-                        spec.where.get("train.sampler"))
+    if cfg.sampler:  # refused here, where the entry is known, rather than at the first batch
+        try:
+            task.with_sampler(cfg.sampler)
+        except ValueError as exc:
+            raise NramError(str(exc), spec.where.get("train.sampler")) from None
     _check_device(cfg.device)
     check_size(spec, cfg)
     return Job(spec, cfg, task, training_complexity(task, cfg, spec.memory, spec))

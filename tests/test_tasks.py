@@ -429,7 +429,7 @@ def _path_end(row: list[int]) -> int:
 def test_walkbst_leaf_sampler_ends_every_path_at_a_leaf_and_keeps_the_layout() -> None:
     walk = get_task("walkbst")
     leaf = walk.with_sampler("leaf")
-    assert leaf.name == "walkbst" and walk.samplers == ("leaf",)
+    assert leaf.name == "walkbst" and walk.samplers == ("leaf", "mixed")
     n, M = 8, 40
     batch = leaf.generate(n, M, 300, torch.Generator().manual_seed(5))
     check_batch(leaf, batch, M, 300)  # the same layout, oracle and mask as the task's own instances
@@ -444,8 +444,35 @@ def test_walkbst_leaf_sampler_ends_every_path_at_a_leaf_and_keeps_the_layout() -
     assert sum(depth) > sum(own_depth)
 
 
+def test_walkbst_mixed_sampler_ends_paths_at_leaves_and_at_inner_nodes_and_keeps_the_root() -> None:
+    """Half the paths by a coin end at a leaf: deeper than the task's own on average, yet the root's key
+    (k = 0), which leaf paths never ask of a tree of 8, is still asked."""
+    walk = get_task("walkbst")
+    mixed, leaf = walk.with_sampler("mixed"), walk.with_sampler("leaf")
+    n, M, count = 8, 40, 600
+    rows = {name: task.generate(n, M, count, torch.Generator().manual_seed(7)) for name, task in
+            (("mixed", mixed), ("leaf", leaf), ("own", walk))}
+    check_batch(mixed, rows["mixed"], M, count)
+    memory = {name: batch.memory.tolist() for name, batch in rows.items()}
+
+    def at_leaf(row: list[int]) -> bool:
+        end = _path_end(row)
+        return row[end + 1] == 0 and row[end + 2] == 0
+
+    def hops(row: list[int]) -> int:
+        return int((torch.tensor(row[2:]) != 0).int().argmin())
+
+    leaves = sum(map(at_leaf, memory["mixed"]))
+    assert count * 0.5 < leaves < count  # all the leaf-coin paths, and some of the node-coin ones
+    assert all(map(at_leaf, memory["leaf"]))
+    roots = {name: sum(1 for row in task_rows if hops(row) == 0) for name, task_rows in memory.items()}
+    assert roots["leaf"] == 0 and roots["mixed"] > 10
+    depth = {name: sum(map(hops, task_rows)) for name, task_rows in memory.items()}
+    assert depth["own"] < depth["mixed"] < depth["leaf"]
+
+
 def test_a_sampler_a_task_does_not_offer_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="task 'walkbst' has no sampler 'deep' \\(samplers: leaf\\)"):
+    with pytest.raises(ValueError, match="task 'walkbst' has no sampler 'deep' \\(samplers: leaf, mixed\\)"):
         get_task("walkbst").with_sampler("deep")
     with pytest.raises(ValueError, match="task 'copy' has no sampler 'leaf' \\(it draws only its own instances\\)"):
         get_task("copy").with_sampler("leaf")

@@ -18,6 +18,9 @@ Sampler "leaf" (training only, `train { sampler = "leaf" }`): the path ends at a
 instead, so deep paths are common. The paper says only "the element at the end of the path"; with the
 uniform node, paths of 4 or more hops are about a quarter of the cases at tree size 10, and a program that
 stops walking after about five hops reaches the top curriculum level (docs/results.md, WalkBST).
+Sampler "mixed": each path ends at a uniformly chosen node or at a uniformly chosen leaf, by a fair coin,
+so deep paths stay common and k = 0 (the root's key, which leaf paths ask only of a one-node tree) does not
+become rare.
 
 Output: cell 1 <- the key of the node at the end of the path.  Mask: cell 1.
 min M = 4n + 2: the header, up to n-1 directions and NULL, and 3n node cells.
@@ -25,13 +28,14 @@ min M = 4n + 2: the header, up to n-1 directions and NULL, and 3n node cells.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 
 from nramdsl.tasks.base import Instance, Task, permutation, place_blocks, randint
 
 LEFT, RIGHT = 1, 2
+PathEnd = Literal["node", "leaf", "mixed"]
 
 
 class WalkBST(Task):
@@ -41,15 +45,15 @@ class WalkBST(Task):
         "write the key at the end of the path into out"
     )
     train_complexity = 10
-    samplers = ("leaf",)
+    samplers = ("leaf", "mixed")
 
-    def __init__(self, path: Literal["node", "leaf"] = "node") -> None:
-        self.path = path  # where the path ends: a uniformly chosen node, or a uniformly chosen leaf
+    def __init__(self, path: PathEnd = "node") -> None:
+        self.path = path  # where the path ends: a uniformly chosen node, a uniformly chosen leaf, or either by a coin
 
     def with_sampler(self, name: str) -> WalkBST:
         if name not in self.samplers:
             return super().with_sampler(name)
-        return WalkBST(path="leaf")
+        return WalkBST(path=cast(PathEnd, name))
 
     def min_memory(self, complexity: int) -> int:
         return 4 * complexity + 2
@@ -70,7 +74,9 @@ class WalkBST(Task):
                     break
                 node = children[node][side]
             paths.append(path)
-        ends = [i for i in range(n) if children[i] == [-1, -1]] if self.path == "leaf" else range(n)
+        # The node sampler draws nothing more here, so the task's own instances stay as they always were.
+        to_leaf = self.path == "leaf" or (self.path == "mixed" and randint(generator, 0, 2) == 1)
+        ends = [i for i in range(n) if children[i] == [-1, -1]] if to_leaf else range(n)
         directions = paths[ends[randint(generator, 0, len(ends))]]
         nodes_start = 3 + len(directions)
         addresses = place_blocks(generator, nodes_start, M, n, 3)

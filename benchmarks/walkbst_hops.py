@@ -15,8 +15,6 @@ run) is split on the same cases. One thread.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -28,13 +26,16 @@ from nramdsl.training.evaluate import masked_error
 from nramdsl.training.loop import load_run
 from nramdsl.training.setup import find_task
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from member_reports import Report, main  # noqa: E402
+
 
 def hops(memory: torch.Tensor) -> torch.Tensor:
     """Per test case, k: the directions d_1..d_k sit in cells 2.. up to the first NULL (0)."""
     return (memory[:, 2:] == 0).to(torch.int8).argmax(dim=1)  # argmax: the first; the layout always has NULL
 
 
-def split(run: Path, member: int | None, examples: int, seed: int) -> dict[str, object]:
+def split(run: Path, member: int | None, examples: int, seed: int) -> Report:
     model, config = load_run(run, member)
     if config["task"] != "walkbst":
         raise NramError(f"'{run}' was trained on task '{config['task']}', not walkbst")
@@ -54,28 +55,13 @@ def split(run: Path, member: int | None, examples: int, seed: int) -> dict[str, 
                          "mean_halt_step": round(float(halts[ix].mean()), 2)} for k, ix in sorted(groups.items())]}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run", type=Path)
-    ap.add_argument("--member", type=int, action="append", help="a population's member (repeatable)")
-    ap.add_argument("--examples", type=int, default=512)
-    ap.add_argument("--seed", type=int, default=99, help="the test cases' seed")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    try:
-        for member in args.member or [None]:
-            report = split(args.run, member, args.examples, args.seed)
-            print(json.dumps(report))
-            print(f"# {args.run} member {member}: {report['error']:.1%} wrong at complexity {report['complexity']}",
-                  file=sys.stderr)
-            for g in report["by_hops"]:  # type: ignore[union-attr]
-                print(f"#   k = {g['k']}: {g['cases']:4d} cases, {g['error']:6.1%} wrong, halts at step "
-                      f"{g['mean_halt_step']:.1f} on average", file=sys.stderr)
-    except NramError as exc:
-        print(exc.format(), file=sys.stderr)
-        return 1
-    return 0
+def summary(report: Report) -> list[str]:
+    lines = [f"{report['run']} member {report['member']}: {report['error']:.1%} wrong at complexity {report['complexity']}"]
+    for g in report["by_hops"]:  # type: ignore[attr-defined]
+        lines.append(f"  k = {g['k']}: {g['cases']:4d} cases, {g['error']:6.1%} wrong, halts at step "
+                     f"{g['mean_halt_step']:.1f} on average")
+    return lines
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__.splitlines()[0], split, summary))

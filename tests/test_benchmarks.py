@@ -167,3 +167,27 @@ def test_walkbst_hops_splits_the_error_by_path_length(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(BENCH / "walkbst_hops.py"), str(other)], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 1 and "not walkbst" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_output_sources_names_the_input_cell_each_output_copies(tmp_path: Path) -> None:
+    """The hand-written Copy table writes A[r] into output r: the tool names cell 1 + r, always, with no
+    error; the hand-written Permutation table writes A[P[r]], which no single input cell holds; a run
+    directory that is not one is one error line."""
+    import torch
+    from conftest import EXAMPLES, write_run
+
+    from nramdsl.lang.frontend import load_machine
+    from nramdsl.machine.fuzzy import NRAM
+
+    copy = write_run(tmp_path / "copy", NRAM(load_machine(EXAMPLES / "copy_by_hand.nram")).to(torch.float32))
+    (report,) = _json_lines(str(BENCH / "output_sources.py"), str(copy), "--examples", "64")
+    rows = report["outputs"]
+    assert report["task"] == "copy" and len(rows) == report["complexity"] > 1
+    assert [(r["copies_cell"], r["copies_rate"], r["error"]) for r in rows] == [(1 + r, 1.0, 0.0) for r in range(len(rows))]
+    assert report["one_value_everywhere"] < 0.1
+    perm = write_run(tmp_path / "perm", NRAM(load_machine(EXAMPLES / "permutation_by_hand.nram")).to(torch.float32))
+    (report,) = _json_lines(str(BENCH / "output_sources.py"), str(perm), "--examples", "64")
+    assert all(r["error"] == 0.0 and r["copies_rate"] < 0.5 for r in report["outputs"])
+    proc = subprocess.run([sys.executable, str(BENCH / "output_sources.py"), str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -2,7 +2,8 @@
 
 A search that plateaus has usually found a program, only not the task's. This names it in the plainest
 terms: for each cell the task scores (its mask), the input cell j whose value the prediction equals most
-often and how often, the value it writes most often (a constant?) and how often, and the error at that
+often and how often, the input cell whose pointer leads to it most often (memory[memory[j]]: one READ
+through j) and how often, the value it writes most often (a constant?) and how often, and the error at that
 cell; and how often every output cell holds one and the same value.
 Permutation's plateau (72 % wrong at length 6), for one, writes a single cell's value over every P[i]:
 it never follows P (docs/results.md, the hard tasks).
@@ -40,6 +41,9 @@ def sources(run: Path, member: int | None, examples: int, seed: int) -> Report:
     # The r-th scored cell of each case, r = 0 .. the fewest scored cells of any case - 1.
     ranks = batch.mask.cumsum(dim=1) - 1
     width = int(batch.mask.sum(dim=1).min())
+    memory = batch.memory.long()
+    # pointed[b, j] = the value of the cell that cell j points to (memory[memory[j]]): one READ through j.
+    pointed = memory.gather(1, memory.remainder(spec.memory))
     rows, firsts = [], []
     for r in range(width):
         at = (batch.mask & (ranks == r)).to(torch.int64).argmax(dim=1)  # the address of that cell, per case
@@ -47,9 +51,12 @@ def sources(run: Path, member: int | None, examples: int, seed: int) -> Report:
         target = batch.target.gather(1, at[:, None])[:, 0]
         copies = (batch.memory == guess).double().mean(dim=0)  # per input cell: how often it holds the guess
         j = int(copies.argmax())
+        follows = (pointed == guess).double().mean(dim=0)  # per input cell: how often what it points to is the guess
+        f = int(follows.argmax())
         value = int(guess[:, 0].mode().values)  # the value written most often, whatever the input
         rows.append({"output": r, "address": int(at.mode().values), "error": round(float((guess[:, 0] != target)
                      .double().mean()), 4), "copies_cell": j, "copies_rate": round(float(copies[j]), 4),
+                     "follows_cell": f, "follows_rate": round(float(follows[f]), 4),
                      "constant": value, "constant_rate": round(float((guess[:, 0] == value).double().mean()), 4)})
         firsts.append(guess[:, 0])
     outputs = torch.stack(firsts, dim=1)
@@ -63,7 +70,8 @@ def summary(report: Report) -> list[str]:
              f"one value in every output cell in {report['one_value_everywhere']:.0%} of cases"]
     for row in report["outputs"]:  # type: ignore[attr-defined]
         lines.append(f"  output {row['output']} (cell {row['address']}): {row['error']:6.1%} wrong; equals input "
-                     f"cell {row['copies_cell']} in {row['copies_rate']:.0%}; is {row['constant']} in "
+                     f"cell {row['copies_cell']} in {row['copies_rate']:.0%}; the cell that cell {row['follows_cell']} points to "
+                     f"in {row['follows_rate']:.0%}; is {row['constant']} in "
                      f"{row['constant_rate']:.0%}")
     return lines
 

@@ -169,10 +169,35 @@ def test_walkbst_hops_splits_the_error_by_path_length(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "not walkbst" in proc.stderr and "Traceback" not in proc.stderr
 
 
+LISTSEARCH_PLATEAU = """import "paper.nram"
+machine listsearch_plateau {
+  use paper
+  task listsearch
+  registers 4
+  memory 32
+  timesteps 20
+  circuit read, zero, one, two, inc, add, sub, dec, lt, le, eq, min, max, write
+  controller table {
+    when r4 == 0 {
+      r1 = read(r1)
+      r4 = one
+      write(r1, read)
+    }
+    otherwise {
+      write(two, read(r1))
+      halt
+    }
+  }
+  train { complexity = 6 }
+}
+"""
+
+
 def test_output_sources_names_the_input_cell_each_output_copies(tmp_path: Path) -> None:
     """The hand-written Copy table writes A[r] into output r: the tool names cell 1 + r, always, with no
-    error; the hand-written Permutation table writes A[P[r]], which no single input cell holds; a run
-    directory that is not one is one error line."""
+    error; the hand-written Permutation table writes A[P[r]], which no single input cell holds; a table
+    that writes the head's next pointer is named as following cell 0; a run directory that is not one is
+    one error line."""
     import torch
     from conftest import EXAMPLES, write_run
 
@@ -188,6 +213,14 @@ def test_output_sources_names_the_input_cell_each_output_copies(tmp_path: Path) 
     perm = write_run(tmp_path / "perm", NRAM(load_machine(EXAMPLES / "permutation_by_hand.nram")).to(torch.float32))
     (report,) = _json_lines(str(BENCH / "output_sources.py"), str(perm), "--examples", "64")
     assert all(r["error"] == 0.0 and r["copies_rate"] < 0.5 for r in report["outputs"])
+    # ListSearch's plateau as a table: the head's next pointer into out, whatever v is (one READ through cell 0).
+    (tmp_path / "paper.nram").write_text((EXAMPLES / "paper.nram").read_text())
+    (tmp_path / "plateau.nram").write_text(LISTSEARCH_PLATEAU)
+    plateau = write_run(tmp_path / "plateau", NRAM(load_machine(tmp_path / "plateau.nram")).to(torch.float32))
+    (report,) = _json_lines(str(BENCH / "output_sources.py"), str(plateau), "--examples", "64")
+    (row,) = report["outputs"]
+    assert (row["follows_cell"], row["follows_rate"]) == (0, 1.0) and row["copies_rate"] < 0.5 and row["error"] > 0.5
+    assert all(r["follows_rate"] < 0.5 for r in rows)  # Copy's outputs are copies, not pointers followed
     proc = subprocess.run([sys.executable, str(BENCH / "output_sources.py"), str(tmp_path / "none")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -441,6 +441,17 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 # ---- eval
 
 
+class _OneMember(argparse.Action):
+    """`--member` given once: argparse would keep the last value silently, so `eval RUN --member 4 --member 7`
+    would score seed 7 alone while the user reads the table as both."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        if getattr(namespace, self.dest) is not None:
+            parser.error(f"{option_string} given twice: eval scores one member; run it once per member")
+        setattr(namespace, self.dest, values)
+
+
 def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", type=Path, help="a run directory written by `nramdsl train`")
     p.add_argument("--complexity", type=int, action="append", help="complexity to test (repeatable); "
@@ -457,7 +468,7 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by-cell", type=int, metavar="CELL",
                    help="also split each row's error by the value memory cell CELL holds on input (ListK: 1, k): "
                         "where a program stops generalizing")
-    p.add_argument("--member", type=int, metavar="SEED",
+    p.add_argument("--member", type=int, metavar="SEED", action=_OneMember,
                    help="RUN is a population: evaluate its member with this seed, from the population's checkpoint "
                         "(RUN/members/sSEED is written only once the population has finished)")
     p.add_argument("--skip-via", action="store_true",

@@ -194,6 +194,10 @@ def test_eval_member_reads_a_population_checkpoint_like_the_members_folder(tiny,
         assert rows(str(tmp_path / "pop"), "--member", str(seed)) == rows(str(tmp_path / "pop" / "members" / f"s{seed}"))
     assert main(["eval", str(tmp_path / "pop"), "--member", "5"]) == 1
     assert "holds no member with seed 5 (seeds: [3, 4])" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # argparse would keep the last --member and score seed 4 alone
+        main(["eval", str(tmp_path / "pop"), "--member", "3", "--member", "4"])
+    assert usage.value.code == 2
+    assert "--member given twice: eval scores one member; run it once per member" in capsys.readouterr().err
 
 
 def test_a_non_finite_member_skips_alone_and_rolls_back(tiny, monkeypatch) -> None:

@@ -60,14 +60,16 @@ def sources(run: Path, member: int | None, examples: int, seed: int) -> Report:
                      "constant": value, "constant_rate": round(float((guess[:, 0] == value).double().mean()), 4)})
         firsts.append(guess[:, 0])
     outputs = torch.stack(firsts, dim=1)
-    constant = (outputs == outputs[:, :1]).all(dim=1).double().mean()
+    # With one output cell the question is empty (it always holds one value), so it is not asked.
+    constant = round(float((outputs == outputs[:, :1]).all(dim=1).double().mean()), 4) if width > 1 else None
     return {"run": str(run), "member": member, "task": config["task"], "complexity": complexity,
-            "cases": examples, "one_value_everywhere": round(float(constant), 4), "outputs": rows}
+            "cases": examples, "one_value_everywhere": constant, "outputs": rows}
 
 
 def summary(report: Report) -> list[str]:
-    lines = [f"{report['run']} member {report['member']} ({report['task']}, complexity {report['complexity']}): "
-             f"one value in every output cell in {report['one_value_everywhere']:.0%} of cases"]
+    constant = report["one_value_everywhere"]
+    lines = [f"{report['run']} member {report['member']} ({report['task']}, complexity {report['complexity']})"
+             + (f": one value in every output cell in {constant:.0%} of cases" if constant is not None else "")]
     for row in report["outputs"]:  # type: ignore[attr-defined]
         lines.append(f"  output {row['output']} (cell {row['address']}): {row['error']:6.1%} wrong; equals input "
                      f"cell {row['copies_cell']} in {row['copies_rate']:.0%}; the cell that cell {row['follows_cell']} points to "

@@ -219,6 +219,7 @@ def test_output_sources_names_the_input_cell_each_output_copies(tmp_path: Path) 
     plateau = write_run(tmp_path / "plateau", NRAM(load_machine(tmp_path / "plateau.nram")).to(torch.float32))
     (report,) = _json_lines(str(BENCH / "output_sources.py"), str(plateau), "--examples", "64")
     (row,) = report["outputs"]
+    assert report["one_value_everywhere"] is None  # one output cell: always one value, so not asked
     assert (row["follows_cell"], row["follows_rate"]) == (0, 1.0) and row["copies_rate"] < 0.5 and row["error"] > 0.5
     assert all(r["follows_rate"] < 0.5 for r in rows)  # Copy's outputs are copies, not pointers followed
     proc = subprocess.run([sys.executable, str(BENCH / "output_sources.py"), str(tmp_path / "none")],

@@ -426,6 +426,16 @@ def _path_end(row: list[int]) -> int:
     return node
 
 
+def _ends_at_leaf(row: list[int]) -> bool:
+    end = _path_end(row)
+    return row[end + 1] == 0 and row[end + 2] == 0
+
+
+def _hops(row: list[int]) -> int:
+    """k, the path's length: the directions run from cell 2 to the first NULL."""
+    return int((torch.tensor(row[2:]) != 0).int().argmin())
+
+
 def test_walkbst_leaf_sampler_ends_every_path_at_a_leaf_and_keeps_the_layout() -> None:
     walk = get_task("walkbst")
     leaf = walk.with_sampler("leaf")
@@ -433,15 +443,12 @@ def test_walkbst_leaf_sampler_ends_every_path_at_a_leaf_and_keeps_the_layout() -
     n, M = 8, 40
     batch = leaf.generate(n, M, 300, torch.Generator().manual_seed(5))
     check_batch(leaf, batch, M, 300)  # the same layout, oracle and mask as the task's own instances
-    ends = [_path_end(row) for row in batch.memory.tolist()]
     rows = batch.memory.tolist()
-    assert all(row[e + 1] == 0 and row[e + 2] == 0 for row, e in zip(rows, ends))
+    assert all(map(_ends_at_leaf, rows))
     own = walk.generate(n, M, 300, torch.Generator().manual_seed(5)).memory.tolist()
-    inner = sum(1 for row, e in zip(own, map(_path_end, own)) if row[e + 1] or row[e + 2])
+    inner = sum(1 for row in own if not _ends_at_leaf(row))
     assert inner > 50  # the task's own paths end at inner nodes too, so the check above can fail
-    depth = [int((torch.tensor(r[2:]) != 0).int().argmin()) for r in rows]
-    own_depth = [int((torch.tensor(r[2:]) != 0).int().argmin()) for r in own]
-    assert sum(depth) > sum(own_depth)
+    assert sum(map(_hops, rows)) > sum(map(_hops, own))
 
 
 def test_walkbst_mixed_sampler_ends_paths_at_leaves_and_at_inner_nodes_and_keeps_the_root() -> None:
@@ -454,20 +461,12 @@ def test_walkbst_mixed_sampler_ends_paths_at_leaves_and_at_inner_nodes_and_keeps
             (("mixed", mixed), ("leaf", leaf), ("own", walk))}
     check_batch(mixed, rows["mixed"], M, count)
     memory = {name: batch.memory.tolist() for name, batch in rows.items()}
-
-    def at_leaf(row: list[int]) -> bool:
-        end = _path_end(row)
-        return row[end + 1] == 0 and row[end + 2] == 0
-
-    def hops(row: list[int]) -> int:
-        return int((torch.tensor(row[2:]) != 0).int().argmin())
-
-    leaves = sum(map(at_leaf, memory["mixed"]))
+    leaves = sum(map(_ends_at_leaf, memory["mixed"]))
     assert count * 0.5 < leaves < count  # all the leaf-coin paths, and some of the node-coin ones
-    assert all(map(at_leaf, memory["leaf"]))
-    roots = {name: sum(1 for row in task_rows if hops(row) == 0) for name, task_rows in memory.items()}
+    assert all(map(_ends_at_leaf, memory["leaf"]))
+    roots = {name: sum(1 for row in task_rows if _hops(row) == 0) for name, task_rows in memory.items()}
     assert roots["leaf"] == 0 and roots["mixed"] > 10
-    depth = {name: sum(map(hops, task_rows)) for name, task_rows in memory.items()}
+    depth = {name: sum(map(_hops, task_rows)) for name, task_rows in memory.items()}
     assert depth["own"] < depth["mixed"] < depth["leaf"]
 
 
